@@ -1,0 +1,169 @@
+//! Master -> worker calls over pooled keep-alive connections (one awc client per HTTP thread),
+//! with the seed's per-call timeout, a short connect timeout so a dead address costs about a
+//! second, retries by [`crate::retry`], and every call's latency in the time log and metrics.
+
+use crate::retry::{self, Attempt};
+use actix_web::web::Bytes;
+use awc::error::{ConnectError, SendRequestError};
+use chimera_shared::api::Outcome;
+use chimera_shared::error::ErrorBody;
+use chimera_shared::logs::{NodeLogs, Side};
+use chimera_shared::ApiError;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct CallSettings {
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_retries: u32,
+    pub max_body_bytes: usize,
+}
+
+/// A worker as the master sees it.
+#[derive(Debug, Clone)]
+pub struct WorkerRef {
+    pub name: String,
+    /// `http://HOST:PORT`, no trailing slash.
+    pub url: String,
+}
+
+/// How one call ended, after retries.
+#[derive(Debug, Clone)]
+pub struct CallResult {
+    pub outcome: Outcome,
+    pub seconds: f64,
+    /// The answer's status and body when the worker answered.
+    pub status: Option<u16>,
+    pub body: Bytes,
+    /// What went wrong, for people (absent when the call succeeded).
+    pub error: Option<String>,
+}
+
+impl CallResult {
+    /// The worker's own error, when it answered with one in the seed's shape.
+    pub fn api_error(&self) -> Option<ApiError> {
+        let status = self.status?;
+        if status < 400 {
+            return None;
+        }
+        serde_json::from_slice::<ErrorBody>(&self.body)
+            .ok()
+            .map(|b| ApiError::from_body(status, &b))
+    }
+}
+
+pub fn new_client(settings: &CallSettings) -> awc::Client {
+    awc::Client::builder()
+        .connector(awc::Connector::new().timeout(settings.connect_timeout))
+        .timeout(settings.timeout)
+        .disable_redirects()
+        .finish()
+}
+
+/// POSTs (or GETs, without a body) `path` on `worker`, retrying as the policy allows.
+pub async fn call(
+    client: &awc::Client,
+    settings: &CallSettings,
+    logs: &NodeLogs,
+    worker: &WorkerRef,
+    path: &str,
+    body: Option<Bytes>,
+) -> CallResult {
+    let url = format!("{}{}", worker.url, path);
+    let started = Instant::now();
+    let mut tries = 0u32;
+    loop {
+        tries += 1;
+        let attempt_started = Instant::now();
+        let result = once(client, settings, &url, body.clone()).await;
+        let seconds = attempt_started.elapsed().as_secs_f64();
+        // The seed logs every worker call's latency, retries included.
+        logs.latency(&url, Side::Worker, seconds);
+        let outcome = match &result {
+            Ok((status, _)) if *status < 400 => Outcome::Ok,
+            Err((Outcome::Timeout, _)) => Outcome::Timeout,
+            _ => Outcome::Error,
+        };
+        metrics::histogram!(
+            "chimera_worker_call_duration_seconds",
+            "worker" => worker.name.clone(),
+            "endpoint" => path.to_string(),
+            "outcome" => outcome.as_str()
+        )
+        .record(seconds);
+        let attempt = match &result {
+            Ok((status, _)) => Attempt::Answered(*status),
+            Err(_) => Attempt::NoAnswer,
+        };
+        if outcome != Outcome::Ok && retry::should_retry(attempt, tries, settings.max_retries) {
+            actix_web::rt::time::sleep(retry::backoff(tries - 1)).await;
+            continue;
+        }
+        let total = started.elapsed().as_secs_f64();
+        return match result {
+            Ok((status, body)) => {
+                let error = (status >= 400).then(|| describe_error(status, &body));
+                CallResult {
+                    outcome,
+                    seconds: total,
+                    status: Some(status),
+                    body,
+                    error,
+                }
+            }
+            Err((outcome, message)) => CallResult {
+                outcome,
+                seconds: total,
+                status: None,
+                body: Bytes::new(),
+                error: Some(format!("{url}: {message}")),
+            },
+        };
+    }
+}
+
+async fn once(
+    client: &awc::Client,
+    settings: &CallSettings,
+    url: &str,
+    body: Option<Bytes>,
+) -> Result<(u16, Bytes), (Outcome, String)> {
+    let sent = match body {
+        Some(body) => {
+            client
+                .post(url)
+                .insert_header(("content-type", "application/json"))
+                .send_body(body)
+                .await
+        }
+        None => client.get(url).send().await,
+    };
+    let mut response = sent.map_err(|e| match e {
+        SendRequestError::Timeout => (
+            Outcome::Timeout,
+            format!("no answer within {:?}", settings.timeout),
+        ),
+        SendRequestError::Connect(ConnectError::Timeout) => (
+            Outcome::Timeout,
+            format!("could not connect within {:?}", settings.connect_timeout),
+        ),
+        other => (Outcome::Error, format!("unreachable: {other}")),
+    })?;
+    let status = response.status().as_u16();
+    let body = response
+        .body()
+        .limit(settings.max_body_bytes)
+        .await
+        .map_err(|e| (Outcome::Error, format!("could not read the answer: {e}")))?;
+    Ok((status, body))
+}
+
+fn describe_error(status: u16, body: &[u8]) -> String {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(b) => format!("{status} {}: {}", b.details.error_message, b.message),
+        Err(_) => format!(
+            "{status}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(200)])
+        ),
+    }
+}

@@ -1,0 +1,268 @@
+//! The master's HTTP handlers: thin wrappers over [`crate::client`] and [`crate::aggregate`].
+
+use crate::aggregate;
+use crate::client::{self, CallResult};
+use crate::startup::{FitState, MasterState};
+use actix_web::web::Bytes;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chimera_shared::api::{
+    paths, FailedWorker, FitResponse, Outcome, PredictRequest, PredictResponse, WorkerReport,
+};
+use chimera_shared::config::MasterSpec;
+use chimera_shared::logs::Side;
+use chimera_shared::service::{self, parse_json, read_body};
+use chimera_shared::{predict, ApiError};
+use futures_util::future::join_all;
+use std::time::Instant;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(paths::HEALTHZ, web::get().to(healthz))
+        .route(paths::READYZ, web::get().to(healthz))
+        .route(paths::METRICS, web::get().to(service::metrics_endpoint))
+        .route(paths::STATUS, web::get().to(status))
+        .route(paths::AGGREGATION_FIT, web::post().to(aggregation_fit))
+        .route(
+            paths::AGGREGATION_PREDICT,
+            web::post().to(aggregation_predict),
+        )
+        .route(
+            paths::PARAMETER_SERVER_FIT,
+            web::post().to(parameter_server),
+        )
+        .route(
+            paths::PARAMETER_SERVER_PREDICT,
+            web::post().to(parameter_server),
+        );
+}
+
+async fn healthz() -> HttpResponse {
+    service::health("master", "master")
+}
+
+async fn status(state: web::Data<MasterState>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "kind": state.spec.kind_name(),
+        "state": state.fit_state(),
+        "workers": state.workers.iter().map(|w| serde_json::json!({"name": w.name, "url": w.url})).collect::<Vec<_>>(),
+    }))
+}
+
+/// Records the master endpoint's latency in the seed's format: `http://HOST:PORT/path`.
+fn record_latency(state: &MasterState, req: &HttpRequest, started: Instant) {
+    let info = req.connection_info();
+    let url = format!("{}://{}{}", info.scheme(), info.host(), req.path());
+    state
+        .logs
+        .latency(&url, Side::Master, started.elapsed().as_secs_f64());
+}
+
+fn require_kind(state: &MasterState, kind: &str, path: &str) -> Result<(), ApiError> {
+    if state.spec.kind_name() == kind {
+        return Ok(());
+    }
+    Err(ApiError::conflict(
+        "wrong_kind",
+        format!(
+            "this master is kind: {} (chimera_master.yaml), so {path} is not served; use the /v1/chimera/{}/ paths",
+            state.spec.kind_name(),
+            state.spec.kind_name()
+        ),
+    ))
+}
+
+/// Sends the same request to every worker at once.
+async fn fan_out(
+    state: &MasterState,
+    client: &awc::Client,
+    path: &str,
+    body: Option<Bytes>,
+) -> Vec<CallResult> {
+    join_all(
+        state
+            .workers
+            .iter()
+            .map(|w| client::call(client, &state.calls, &state.logs, w, path, body.clone())),
+    )
+    .await
+}
+
+async fn aggregation_fit(
+    req: HttpRequest,
+    state: web::Data<MasterState>,
+    client: web::Data<awc::Client>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    require_kind(&state, "aggregation", paths::AGGREGATION_FIT)?;
+    let body = read_body(body, state.max_body_bytes).await?;
+    service::check_empty_fit_body(&body)?;
+    let Some(previous) = state.begin_fit() else {
+        return Err(ApiError::conflict(
+            "fit_in_progress",
+            "a fit is already running; wait for it to finish",
+        ));
+    };
+    state.logs.status(
+        "INFO",
+        &format!("aggregation fit started on {} workers", state.workers.len()),
+    );
+    metrics::counter!("chimera_fits_started_total").increment(1);
+    let results = fan_out(
+        &state,
+        &client,
+        paths::MODEL_FIT,
+        Some(Bytes::from_static(b"{}")),
+    )
+    .await;
+    let reports: Vec<WorkerReport> = state
+        .workers
+        .iter()
+        .zip(&results)
+        .map(|(w, r)| WorkerReport {
+            name: w.name.clone(),
+            outcome: r.outcome,
+            seconds: r.seconds,
+            error: r.error.clone(),
+        })
+        .collect();
+    for r in &reports {
+        let line = match &r.error {
+            None => format!("worker {} fitted in {:.4} s", r.name, r.seconds),
+            Some(e) => format!(
+                "worker {} failed to fit ({}): {e}",
+                r.name,
+                r.outcome.as_str()
+            ),
+        };
+        state
+            .logs
+            .status(if r.error.is_none() { "INFO" } else { "ERROR" }, &line);
+    }
+    record_latency(&state, &req, started);
+    if reports.iter().all(|r| r.outcome != Outcome::Ok) {
+        state.set_fit_state(if previous == FitState::Fitted {
+            FitState::Fitted
+        } else {
+            FitState::Failed
+        });
+        // (An earlier model stays usable: the workers that failed now still hold theirs.)
+        metrics::counter!("chimera_fits_failed_total").increment(1);
+        return Err(no_worker_error(
+            "fit",
+            &reports
+                .iter()
+                .map(|r| (r.name.clone(), r.error.clone().unwrap_or_default()))
+                .collect::<Vec<_>>(),
+        ));
+    }
+    state.set_fit_state(FitState::Fitted);
+    state
+        .fitted_once
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    metrics::counter!("chimera_fits_succeeded_total").increment(1);
+    let ok = reports.iter().filter(|r| r.outcome == Outcome::Ok).count();
+    state.logs.status(
+        "INFO",
+        &format!(
+            "aggregation fit finished: {ok} of {} workers fitted",
+            reports.len()
+        ),
+    );
+    let mut answer = FitResponse::ok();
+    answer.workers = reports;
+    answer.seconds = Some(started.elapsed().as_secs_f64());
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+fn no_worker_error(what: &str, errors: &[(String, String)]) -> ApiError {
+    let detail: Vec<String> = errors.iter().map(|(n, e)| format!("{n}: {e}")).collect();
+    ApiError::unavailable(
+        "no_worker_available",
+        format!("no worker could {what}; {}. Check that the workers are up (`cargo xtask status`) and read their logs", detail.join("; ")),
+    )
+}
+
+async fn aggregation_predict(
+    req: HttpRequest,
+    state: web::Data<MasterState>,
+    client: web::Data<awc::Client>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    require_kind(&state, "aggregation", paths::AGGREGATION_PREDICT)?;
+    let body = read_body(body, state.max_body_bytes).await?;
+    // Check what needs no model here, so a bad request never fans out.
+    let request: PredictRequest = parse_json(&body)?;
+    predict::check_request(&request)?;
+    if !state.has_model() {
+        return Err(ApiError::conflict(
+            "not_fitted",
+            format!(
+                "the master has no fitted model yet: call POST {} first",
+                paths::AGGREGATION_FIT
+            ),
+        ));
+    }
+    let n_rows = request.rows.len();
+    let results = fan_out(&state, &client, paths::MODEL_PREDICT, Some(body)).await;
+    let mut answers = Vec::new();
+    let mut failed = Vec::new();
+    let mut client_errors = Vec::new();
+    for (w, r) in state.workers.iter().zip(results) {
+        if r.outcome == Outcome::Ok {
+            match serde_json::from_slice::<PredictResponse>(&r.body) {
+                Ok(a) => answers.push((w.name.clone(), a)),
+                Err(e) => failed.push(FailedWorker {
+                    name: w.name.clone(),
+                    error: format!("unreadable answer: {e}"),
+                }),
+            }
+        } else {
+            if let Some(e) = r.api_error().filter(|e| e.status < 500) {
+                client_errors.push(e);
+            }
+            failed.push(FailedWorker {
+                name: w.name.clone(),
+                error: r.error.unwrap_or_default(),
+            });
+        }
+    }
+    let task = state
+        .task
+        .ok_or_else(|| ApiError::internal("an aggregation master without model workers"))?;
+    let combined = aggregate::combine(task, n_rows, answers, &mut failed);
+    record_latency(&state, &req, started);
+    match combined {
+        Some(mut answer) => {
+            answer.failed_workers = failed;
+            Ok(HttpResponse::Ok().json(answer))
+        }
+        // Every worker refused the request itself (an unknown column, say): the client's mistake.
+        None if !client_errors.is_empty() && client_errors.len() == failed.len() => {
+            Err(client_errors.swap_remove(0))
+        }
+        None => Err(no_worker_error(
+            "predict",
+            &failed
+                .into_iter()
+                .map(|f| (f.name, f.error))
+                .collect::<Vec<_>>(),
+        )),
+    }
+}
+
+/// The parameter server's endpoints on a master of the other kind.
+async fn parameter_server(
+    req: HttpRequest,
+    state: web::Data<MasterState>,
+) -> Result<HttpResponse, ApiError> {
+    require_kind(&state, "parameter-server", req.path())?;
+    match &state.spec {
+        MasterSpec::ParameterServer(_) => Err(ApiError::new(
+            501,
+            "not_implemented",
+            "the parameter server is not built yet in this version of Chimera",
+        )),
+        MasterSpec::Aggregation => Err(ApiError::internal("unreachable kind")),
+    }
+}

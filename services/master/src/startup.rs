@@ -1,0 +1,122 @@
+//! From configuration to a running master. `load` checks everything before a socket opens;
+//! `build` serves on a listener the caller chose (a fixed port, or port 0 in tests).
+
+use crate::client::{self, CallSettings, WorkerRef};
+use crate::routes;
+use actix_web::dev::Server;
+use actix_web::{middleware, web, App, HttpServer};
+use chimera_shared::config::{Experiment, MasterSpec, TaskKind, WorkerKind};
+use chimera_shared::logs::NodeLogs;
+use chimera_shared::service;
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Where the master is in its life, as `/v1/chimera/status` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FitState {
+    Idle,
+    Fitting,
+    Fitted,
+    Failed,
+}
+
+pub struct MasterState {
+    pub spec: MasterSpec,
+    /// For an aggregation master: what its model workers predict.
+    pub task: Option<TaskKind>,
+    pub workers: Vec<WorkerRef>,
+    pub calls: CallSettings,
+    pub logs: NodeLogs,
+    pub state: Mutex<FitState>,
+    /// Set by the first successful fit; predictions are served from then on, refits included.
+    pub fitted_once: AtomicBool,
+    pub max_body_bytes: usize,
+}
+
+impl MasterState {
+    pub fn has_model(&self) -> bool {
+        self.fitted_once.load(Ordering::SeqCst)
+    }
+
+    pub fn fit_state(&self) -> FitState {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_fit_state(&self, s: FitState) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = s;
+    }
+
+    /// Moves to `Fitting` unless a fit already runs; returns the state it left.
+    pub fn begin_fit(&self) -> Option<FitState> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if *s == FitState::Fitting {
+            return None;
+        }
+        Some(std::mem::replace(&mut *s, FitState::Fitting))
+    }
+}
+
+/// Reads the experiment at `dir`. The error is the one line to print before exiting with 2.
+pub fn load(dir: &Path) -> Result<(MasterState, Experiment), String> {
+    let exp = Experiment::load(dir).map_err(|e| e.to_string())?;
+    let state = state_from(&exp)?;
+    Ok((state, exp))
+}
+
+pub fn state_from(exp: &Experiment) -> Result<MasterState, String> {
+    let task = match &exp.master {
+        MasterSpec::Aggregation => exp.workers.first().and_then(|(_, w)| match &w.kind {
+            WorkerKind::Model { task, .. } => Some(*task),
+            WorkerKind::Sgd { .. } => None,
+        }),
+        MasterSpec::ParameterServer(_) => None,
+    };
+    let workers = exp
+        .workers
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| WorkerRef {
+            name: name.clone(),
+            url: exp.env.worker_url(i),
+        })
+        .collect();
+    let logs =
+        NodeLogs::open(&exp.log_dir("master")).map_err(|e| format!("cannot open the logs: {e}"))?;
+    Ok(MasterState {
+        spec: exp.master.clone(),
+        task,
+        workers,
+        calls: CallSettings {
+            timeout: Duration::from_secs_f64(exp.env.timeout),
+            connect_timeout: Duration::from_secs_f64(exp.env.connect_timeout),
+            max_retries: exp.env.max_retries,
+            max_body_bytes: exp.env.max_body_bytes,
+        },
+        logs,
+        state: Mutex::new(FitState::Idle),
+        fitted_once: AtomicBool::new(false),
+        max_body_bytes: exp.env.max_body_bytes,
+    })
+}
+
+pub fn build(state: MasterState, listener: TcpListener) -> std::io::Result<Server> {
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        // One pooled client per HTTP thread: awc clients are not shared across threads.
+        let client = web::Data::new(client::new_client(&state.calls));
+        App::new()
+            .app_data(state.clone())
+            .app_data(client)
+            .wrap(middleware::from_fn(service::record_request_metrics))
+            .configure(routes::configure)
+            .default_service(web::to(service::not_found))
+    })
+    .listen(listener)?
+    .shutdown_timeout(10)
+    .run();
+    Ok(server)
+}

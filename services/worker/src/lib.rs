@@ -1,0 +1,12 @@
+//! The Chimera worker: a model worker (one estimator over its data, for bagging) or an SGD
+//! worker (gradients over its shard, for the parameter server).
+//!
+//! - [`data`]: the training CSVs, loaded with polars;
+//! - [`ml`]: the estimators, free of HTTP;
+//! - [`startup`]: configuration to a running server (`build` binds any port, for tests);
+//! - [`routes`]: the thin HTTP handlers.
+
+pub mod data;
+pub mod ml;
+pub mod routes;
+pub mod startup;

@@ -1,0 +1,656 @@
+//! A compact CART decision tree (classifier and regressor), as scikit-learn's
+//! `DecisionTreeClassifier` / `DecisionTreeRegressor` with `splitter="best"`:
+//! Gini impurity or squared error, thresholds at midpoints between distinct values, `x <= t`
+//! goes left, `max_depth`, `max_leaf_nodes` (best-first growth, as scikit-learn does when it is
+//! set), `min_samples_leaf`, `min_samples_split`, sample weights (how bootstrap counts enter),
+//! and class probabilities from leaf frequencies.
+//!
+//! Speed comes from sorting each feature once: every node owns the same `[start, end)` range in
+//! each feature's sorted index list, and a split partitions those ranges stably, so no node ever
+//! sorts or rescans rows outside itself. Finding a node's split is O(features × node rows).
+
+use ndarray::{ArrayView1, ArrayView2};
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreeParams {
+    pub max_depth: Option<usize>,
+    pub max_leaf_nodes: Option<usize>,
+    pub min_samples_leaf: f64,
+    pub min_samples_split: f64,
+}
+
+impl Default for TreeParams {
+    fn default() -> Self {
+        TreeParams {
+            max_depth: None,
+            max_leaf_nodes: None,
+            min_samples_leaf: 1.0,
+            min_samples_split: 2.0,
+        }
+    }
+}
+
+/// What the tree predicts: class indices (`n_classes` of them) or a real value.
+#[derive(Debug, Clone, Copy)]
+pub enum Targets<'a> {
+    Classes { y: &'a [usize], n_classes: usize },
+    Values(&'a [f64]),
+}
+
+impl Targets<'_> {
+    /// Leaf/statistics width: one slot per class, or (sum) for regression.
+    fn width(&self) -> usize {
+        match self {
+            Targets::Classes { n_classes, .. } => *n_classes,
+            Targets::Values(_) => 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Node {
+    Split {
+        feature: usize,
+        threshold: f64,
+        left: usize,
+        right: usize,
+    },
+    /// `value` indexes `Tree::values` (width slots: class probabilities or the mean).
+    Leaf { value: usize },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tree {
+    nodes: Vec<Node>,
+    values: Vec<f64>,
+    width: usize,
+    n_features: usize,
+}
+
+/// A node waiting to be split, with its best split already found.
+struct Candidate {
+    improvement: f64,
+    node: usize,
+    start: usize,
+    end: usize,
+    depth: usize,
+    split: Option<Split>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    feature: usize,
+    threshold: f64,
+    /// Rows `start..start + n_left` of every feature list go left.
+    n_left: usize,
+    improvement: f64,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Candidate {}
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Candidate {
+    /// Largest improvement first; ties go to the node created first, so growth is deterministic.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.improvement
+            .total_cmp(&other.improvement)
+            .then_with(|| other.node.cmp(&self.node))
+    }
+}
+
+/// The growing state: sorted index lists and scratch buffers, reused across nodes.
+struct Builder<'a> {
+    x: ArrayView2<'a, f64>,
+    targets: Targets<'a>,
+    weights: &'a [f64],
+    params: &'a TreeParams,
+    /// Feature `j`'s sorted sample indices live at `order[j * m .. (j + 1) * m]`.
+    order: Vec<u32>,
+    m: usize,
+    goes_left: Vec<bool>,
+    scratch: Vec<u32>,
+    tree: Tree,
+}
+
+impl Tree {
+    /// Grows a tree. `x` is samples × features (any layout; column-major scans fastest);
+    /// `weights[i]` is how often sample `i` counts (0 leaves it out, 2 counts it twice).
+    pub fn fit<'a>(
+        x: ArrayView2<'a, f64>,
+        targets: Targets<'a>,
+        weights: &'a [f64],
+        params: &'a TreeParams,
+    ) -> Tree {
+        let (n, d) = x.dim();
+        assert_eq!(weights.len(), n, "one weight per sample");
+        let active: Vec<u32> = (0..n as u32)
+            .filter(|&i| weights[i as usize] > 0.0)
+            .collect();
+        let m = active.len();
+        let mut order = Vec::with_capacity(m * d);
+        let mut pairs: Vec<(f64, u32)> = Vec::with_capacity(m);
+        for j in 0..d {
+            let col = x.column(j);
+            pairs.clear();
+            pairs.extend(active.iter().map(|&i| (col[i as usize], i)));
+            // Stable by index on ties, so the result never depends on the sort's internals.
+            pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            order.extend(pairs.iter().map(|p| p.1));
+        }
+        let mut b = Builder {
+            x,
+            targets,
+            weights,
+            params,
+            order,
+            m,
+            goes_left: vec![false; n],
+            scratch: Vec::with_capacity(m),
+            tree: Tree {
+                nodes: Vec::new(),
+                values: Vec::new(),
+                width: targets.width(),
+                n_features: d,
+            },
+        };
+        b.grow();
+        b.tree
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    pub fn n_leaves(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| matches!(n, Node::Leaf { .. }))
+            .count()
+    }
+
+    pub fn depth(&self) -> usize {
+        fn walk(nodes: &[Node], at: usize) -> usize {
+            match nodes[at] {
+                Node::Leaf { .. } => 0,
+                Node::Split { left, right, .. } => 1 + walk(nodes, left).max(walk(nodes, right)),
+            }
+        }
+        if self.nodes.is_empty() {
+            0
+        } else {
+            walk(&self.nodes, 0)
+        }
+    }
+
+    /// The leaf's values for one row: class probabilities, or `[mean]`.
+    pub fn leaf_values(&self, row: ArrayView1<'_, f64>) -> &[f64] {
+        let mut at = 0;
+        loop {
+            match self.nodes[at] {
+                Node::Split {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                } => {
+                    at = if row[feature] <= threshold {
+                        left
+                    } else {
+                        right
+                    };
+                }
+                Node::Leaf { value } => return &self.values[value..value + self.width],
+            }
+        }
+    }
+}
+
+impl Builder<'_> {
+    fn grow(&mut self) {
+        let root = self.new_leaf(0, self.m);
+        let mut heap = BinaryHeap::new();
+        heap.push(self.candidate(root, 0, self.m, 0));
+        let mut leaves = 1usize;
+        let max_leaves = self.params.max_leaf_nodes.unwrap_or(usize::MAX);
+        while let Some(c) = heap.pop() {
+            if leaves >= max_leaves {
+                break;
+            }
+            let Some(split) = c.split else { continue };
+            self.partition(c.start, c.end, split);
+            let mid = c.start + split.n_left;
+            let left = self.new_leaf(c.start, mid);
+            let right = self.new_leaf(mid, c.end);
+            self.tree.nodes[c.node] = Node::Split {
+                feature: split.feature,
+                threshold: split.threshold,
+                left,
+                right,
+            };
+            leaves += 1;
+            heap.push(self.candidate(left, c.start, mid, c.depth + 1));
+            heap.push(self.candidate(right, mid, c.end, c.depth + 1));
+        }
+    }
+
+    /// Adds a leaf holding the node's class frequencies (or mean) and returns its index.
+    fn new_leaf(&mut self, start: usize, end: usize) -> usize {
+        let width = self.tree.width;
+        let offset = self.tree.values.len();
+        self.tree.values.resize(offset + width, 0.0);
+        let rows = &self.order[start..end];
+        let slot = &mut self.tree.values[offset..offset + width];
+        let mut total = 0.0;
+        match self.targets {
+            Targets::Classes { y, .. } => {
+                for &i in rows {
+                    let w = self.weights[i as usize];
+                    slot[y[i as usize]] += w;
+                    total += w;
+                }
+                if total > 0.0 {
+                    slot.iter_mut().for_each(|v| *v /= total);
+                }
+            }
+            Targets::Values(y) => {
+                for &i in rows {
+                    let w = self.weights[i as usize];
+                    slot[0] += w * y[i as usize];
+                    total += w;
+                }
+                if total > 0.0 {
+                    slot[0] /= total;
+                }
+            }
+        }
+        self.tree.nodes.push(Node::Leaf { value: offset });
+        self.tree.nodes.len() - 1
+    }
+
+    fn candidate(&self, node: usize, start: usize, end: usize, depth: usize) -> Candidate {
+        let can_split = self.params.max_depth.is_none_or(|d| depth < d);
+        let split = if can_split {
+            self.best_split(start, end)
+        } else {
+            None
+        };
+        Candidate {
+            improvement: split.map_or(f64::NEG_INFINITY, |s| s.improvement),
+            node,
+            start,
+            end,
+            depth,
+            split,
+        }
+    }
+
+    /// The split maximizing the impurity decrease `Σl²/wl + Σr²/wr − Σ²/w` (for Gini the sums
+    /// run over class weights, for squared error over weighted targets).
+    fn best_split(&self, start: usize, end: usize) -> Option<Split> {
+        let width = self.tree.width;
+        let p = self.params;
+        // Totals of the node.
+        let mut total = vec![0.0; width];
+        let mut w_total = 0.0;
+        let mut sq_total = 0.0;
+        let first = &self.order[start..end];
+        for &i in first {
+            let w = self.weights[i as usize];
+            w_total += w;
+            match self.targets {
+                Targets::Classes { y, .. } => total[y[i as usize]] += w,
+                Targets::Values(y) => {
+                    total[0] += w * y[i as usize];
+                    sq_total += w * y[i as usize] * y[i as usize];
+                }
+            }
+        }
+        if w_total < p.min_samples_split || w_total < 2.0 * p.min_samples_leaf {
+            return None;
+        }
+        let parent = score(&total, w_total);
+        // A pure node cannot improve.
+        let pure = match self.targets {
+            Targets::Classes { .. } => total.iter().filter(|&&c| c > 0.0).count() <= 1,
+            Targets::Values(_) => sq_total - parent <= 1e-12 * sq_total.abs().max(1e-300),
+        };
+        if pure {
+            return None;
+        }
+
+        let mut best: Option<Split> = None;
+        let mut left = vec![0.0; width];
+        for j in 0..self.tree.n_features {
+            let col = self.x.column(j);
+            let rows = &self.order[j * self.m + start..j * self.m + end];
+            left.iter_mut().for_each(|v| *v = 0.0);
+            let mut w_left = 0.0;
+            // Incremental Σ over classes of left² and right²: O(1) per row.
+            let (mut sq_left, mut sq_right) = match self.targets {
+                Targets::Classes { .. } => (0.0, total.iter().map(|c| c * c).sum::<f64>()),
+                Targets::Values(_) => (0.0, total[0] * total[0]),
+            };
+            for k in 0..rows.len() - 1 {
+                let i = rows[k] as usize;
+                let w = self.weights[i];
+                w_left += w;
+                match self.targets {
+                    Targets::Classes { y, .. } => {
+                        let c = y[i];
+                        let l = left[c];
+                        let r = total[c] - l;
+                        sq_left += 2.0 * l * w + w * w;
+                        sq_right += -2.0 * r * w + w * w;
+                        left[c] = l + w;
+                    }
+                    Targets::Values(y) => {
+                        left[0] += w * y[i];
+                        let r = total[0] - left[0];
+                        sq_left = left[0] * left[0];
+                        sq_right = r * r;
+                    }
+                }
+                let (here, next) = (col[i], col[rows[k + 1] as usize]);
+                if here >= next {
+                    continue; // Equal values cannot be separated.
+                }
+                let w_right = w_total - w_left;
+                if w_left < p.min_samples_leaf || w_right < p.min_samples_leaf {
+                    continue;
+                }
+                let improvement = sq_left / w_left + sq_right / w_right - parent;
+                if best.is_none_or(|b| improvement > b.improvement) {
+                    let mut threshold = here + (next - here) / 2.0;
+                    if threshold >= next {
+                        threshold = here; // Midpoint rounded up to `next`: keep `next` on the right.
+                    }
+                    best = Some(Split {
+                        feature: j,
+                        threshold,
+                        n_left: k + 1,
+                        improvement,
+                    });
+                }
+            }
+        }
+        best.filter(|b| b.improvement > 1e-12 * parent.abs().max(1e-300))
+    }
+
+    /// Splits `[start, end)` of every feature list into left rows then right rows, stably.
+    fn partition(&mut self, start: usize, end: usize, split: Split) {
+        let j = split.feature;
+        let base = j * self.m;
+        for k in start..end {
+            let i = self.order[base + k] as usize;
+            self.goes_left[i] = k < start + split.n_left;
+        }
+        for f in 0..self.tree.n_features {
+            if f == j {
+                continue; // Already in order: its first n_left rows are the left ones.
+            }
+            let seg = &mut self.order[f * self.m + start..f * self.m + end];
+            self.scratch.clear();
+            let mut w = 0;
+            for r in 0..seg.len() {
+                let i = seg[r];
+                if self.goes_left[i as usize] {
+                    seg[w] = i;
+                    w += 1;
+                } else {
+                    self.scratch.push(i);
+                }
+            }
+            seg[w..].copy_from_slice(&self.scratch);
+        }
+    }
+}
+
+/// `Σ total² / w`: the impurity-free part of the node's score.
+fn score(total: &[f64], w: f64) -> f64 {
+    total.iter().map(|c| c * c).sum::<f64>() / w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array1, Array2};
+    use rand08::{rngs::StdRng, Rng, SeedableRng};
+
+    fn random_data(n: usize, d: usize, seed: u64) -> (Array2<f64>, Vec<usize>, Vec<f64>) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        // Few distinct values per feature, so ties are exercised.
+        let x = Array2::from_shape_fn((n, d), |_| rng.gen_range(0..12) as f64);
+        let y_class: Vec<usize> = (0..n)
+            .map(|i| usize::from(x[[i, 0]] + x[[i, 1 % d]] > 11.0 + rng.gen_range(-2.0..2.0)))
+            .collect();
+        let y_value: Vec<f64> = (0..n)
+            .map(|i| x[[i, 0]] * 2.0 - x[[i, d - 1]] + rng.gen::<f64>())
+            .collect();
+        (x, y_class, y_value)
+    }
+
+    /// The reference: try every feature and every threshold between distinct values, by brute
+    /// force with plain impurity formulas, and return the best weighted impurity decrease.
+    fn brute_force_best(
+        x: &Array2<f64>,
+        t: Targets<'_>,
+        w: &[f64],
+        min_leaf: f64,
+    ) -> Option<(usize, f64, f64)> {
+        let impurity = |rows: &[usize]| -> f64 {
+            let wt: f64 = rows.iter().map(|&i| w[i]).sum();
+            match t {
+                Targets::Classes { y, n_classes } => {
+                    let mut c = vec![0.0; n_classes];
+                    rows.iter().for_each(|&i| c[y[i]] += w[i]);
+                    wt * (1.0 - c.iter().map(|v| (v / wt) * (v / wt)).sum::<f64>())
+                }
+                Targets::Values(y) => {
+                    let mean = rows.iter().map(|&i| w[i] * y[i]).sum::<f64>() / wt;
+                    rows.iter().map(|&i| w[i] * (y[i] - mean).powi(2)).sum()
+                }
+            }
+        };
+        let all: Vec<usize> = (0..x.nrows()).filter(|&i| w[i] > 0.0).collect();
+        let parent = impurity(&all);
+        let mut best: Option<(usize, f64, f64)> = None;
+        for j in 0..x.ncols() {
+            let mut values: Vec<f64> = all.iter().map(|&i| x[[i, j]]).collect();
+            values.sort_by(f64::total_cmp);
+            values.dedup();
+            for pair in values.windows(2) {
+                let thr = (pair[0] + pair[1]) / 2.0;
+                let (l, r): (Vec<usize>, Vec<usize>) = all.iter().partition(|&&i| x[[i, j]] <= thr);
+                let wl: f64 = l.iter().map(|&i| w[i]).sum();
+                let wr: f64 = r.iter().map(|&i| w[i]).sum();
+                if wl < min_leaf || wr < min_leaf {
+                    continue;
+                }
+                let dec = parent - impurity(&l) - impurity(&r);
+                if best.is_none_or(|b| dec > b.2 + 1e-9) {
+                    best = Some((j, thr, dec));
+                }
+            }
+        }
+        best
+    }
+
+    fn root_split(tree: &Tree) -> (usize, f64) {
+        match tree.nodes[0] {
+            Node::Split {
+                feature, threshold, ..
+            } => (feature, threshold),
+            Node::Leaf { .. } => panic!("root did not split"),
+        }
+    }
+
+    #[test]
+    fn root_split_matches_brute_force_for_gini_and_squared_error() {
+        for seed in 0..20 {
+            let (x, yc, yv) = random_data(60, 4, seed);
+            let mut rng = StdRng::seed_from_u64(seed + 100);
+            let w: Vec<f64> = (0..60).map(|_| rng.gen_range(0..3) as f64).collect();
+            for targets in [
+                Targets::Classes {
+                    y: &yc,
+                    n_classes: 2,
+                },
+                Targets::Values(&yv),
+            ] {
+                for min_leaf in [1.0, 5.0] {
+                    let params = TreeParams {
+                        max_depth: Some(1),
+                        min_samples_leaf: min_leaf,
+                        ..Default::default()
+                    };
+                    let tree = Tree::fit(x.view(), targets, &w, &params);
+                    let Some((bj, bt, _)) = brute_force_best(&x, targets, &w, min_leaf) else {
+                        continue;
+                    };
+                    assert_eq!(
+                        root_split(&tree),
+                        (bj, bt),
+                        "seed {seed}, min_leaf {min_leaf}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_unlimited_tree_fits_distinct_rows_exactly() {
+        let (x, yc, yv) = random_data(200, 3, 7);
+        // Make rows distinct by adding a unique column.
+        let mut x2 = Array2::zeros((200, 4));
+        x2.slice_mut(ndarray::s![.., ..3]).assign(&x);
+        x2.column_mut(3)
+            .assign(&Array1::from_iter((0..200).map(|i| i as f64)));
+        let w = vec![1.0; 200];
+        let clf = Tree::fit(
+            x2.view(),
+            Targets::Classes {
+                y: &yc,
+                n_classes: 2,
+            },
+            &w,
+            &TreeParams::default(),
+        );
+        let reg = Tree::fit(x2.view(), Targets::Values(&yv), &w, &TreeParams::default());
+        for i in 0..200 {
+            assert_eq!(clf.leaf_values(x2.row(i))[yc[i]], 1.0);
+            assert!((reg.leaf_values(x2.row(i))[0] - yv[i]).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn limits_are_respected() {
+        let (x, yc, _) = random_data(500, 5, 3);
+        let w = vec![1.0; 500];
+        let t = Targets::Classes {
+            y: &yc,
+            n_classes: 2,
+        };
+        let deep = Tree::fit(
+            x.view(),
+            t,
+            &w,
+            &TreeParams {
+                max_depth: Some(3),
+                ..Default::default()
+            },
+        );
+        assert!(deep.depth() <= 3 && deep.n_leaves() <= 8);
+        let few = Tree::fit(
+            x.view(),
+            t,
+            &w,
+            &TreeParams {
+                max_leaf_nodes: Some(5),
+                ..Default::default()
+            },
+        );
+        assert_eq!(few.n_leaves(), 5);
+        let fat = Tree::fit(
+            x.view(),
+            t,
+            &w,
+            &TreeParams {
+                min_samples_leaf: 50.0,
+                ..Default::default()
+            },
+        );
+        // Every leaf holds at least 50 samples: count them.
+        let mut counts = std::collections::HashMap::new();
+        for i in 0..500 {
+            *counts
+                .entry(fat.leaf_values(x.row(i)).as_ptr() as usize)
+                .or_insert(0) += 1;
+        }
+        assert!(counts.values().all(|&c| c >= 50), "{counts:?}");
+    }
+
+    #[test]
+    fn probabilities_are_leaf_frequencies() {
+        let x = ndarray::array![[0.0], [0.0], [0.0], [1.0]];
+        let y = [0, 0, 1, 1];
+        let tree = Tree::fit(
+            x.view(),
+            Targets::Classes {
+                y: &y,
+                n_classes: 2,
+            },
+            &[1.0; 4],
+            &TreeParams::default(),
+        );
+        let p = tree.leaf_values(ndarray::array![0.0].view());
+        assert!((p[0] - 2.0 / 3.0).abs() < 1e-12 && (p[1] - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(tree.leaf_values(ndarray::array![5.0].view()), &[0.0, 1.0]);
+    }
+
+    #[test]
+    fn weights_act_like_repeated_rows() {
+        let (x, _, yv) = random_data(80, 3, 11);
+        let mut rng = StdRng::seed_from_u64(5);
+        let w: Vec<f64> = (0..80).map(|_| rng.gen_range(0..3) as f64).collect();
+        let weighted = Tree::fit(
+            x.view(),
+            Targets::Values(&yv),
+            &w,
+            &TreeParams {
+                max_depth: Some(4),
+                ..Default::default()
+            },
+        );
+        // The same data with each row repeated w times.
+        let rows: Vec<usize> = (0..80)
+            .flat_map(|i| std::iter::repeat_n(i, w[i] as usize))
+            .collect();
+        let xr = x.select(ndarray::Axis(0), &rows);
+        let yr: Vec<f64> = rows.iter().map(|&i| yv[i]).collect();
+        let repeated = Tree::fit(
+            xr.view(),
+            Targets::Values(&yr),
+            &vec![1.0; rows.len()],
+            &TreeParams {
+                max_depth: Some(4),
+                ..Default::default()
+            },
+        );
+        for i in 0..80 {
+            assert!(
+                (weighted.leaf_values(x.row(i))[0] - repeated.leaf_values(x.row(i))[0]).abs()
+                    < 1e-9
+            );
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The worker's HTTP handlers: thin wrappers that parse, call [`crate::ml`], and answer.
+
+use crate::data::Target;
+use crate::ml::{self, Output};
+use crate::startup::WorkerState;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::{web, HttpResponse};
+use chimera_shared::api::{paths, FitResponse, Label, PredRows, PredictRequest, PredictResponse};
+use chimera_shared::config::WorkerKind;
+use chimera_shared::service::{self, parse_json, read_body};
+use chimera_shared::{predict, ApiError};
+use ndarray::Array2;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(paths::HEALTHZ, web::get().to(healthz))
+        .route(paths::READYZ, web::get().to(healthz))
+        .route(paths::METRICS, web::get().to(service::metrics_endpoint))
+        .route(paths::MODEL_FIT, web::post().to(model_fit))
+        .route(paths::MODEL_PREDICT, web::post().to(model_predict));
+}
+
+async fn healthz(state: web::Data<WorkerState>) -> HttpResponse {
+    service::health(&state.name, "worker")
+}
+
+/// The teaching knob `delay_ms`: every request but health and metrics waits first, like a
+/// straggler on a slow machine.
+pub async fn straggler_delay(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let delay = req
+        .app_data::<web::Data<WorkerState>>()
+        .map_or(0, |s| s.spec.knobs.delay_ms);
+    if req.path().starts_with("/v1/") && delay > 0 {
+        actix_web::rt::time::sleep(Duration::from_millis(delay)).await;
+    }
+    next.call(req).await
+}
+
+/// Clears the `fitting` flag however the fit ends.
+struct FitGuard<'a>(&'a WorkerState);
+
+impl Drop for FitGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fitting.store(false, Ordering::SeqCst);
+    }
+}
+
+async fn model_fit(
+    state: web::Data<WorkerState>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(body, state.max_body_bytes).await?;
+    service::check_empty_fit_body(&body)?;
+    let WorkerKind::Model {
+        estimator,
+        bootstrap,
+        random_state,
+        ..
+    } = &state.spec.kind
+    else {
+        return Err(ApiError::conflict(
+            "wrong_kind",
+            format!(
+                "worker {} is an SGD worker (kind: sgd); it serves {} for the parameter server",
+                state.name,
+                paths::SGD_FIT_STEP
+            ),
+        ));
+    };
+    if state.fitting.swap(true, Ordering::SeqCst) {
+        return Err(ApiError::conflict(
+            "fit_in_progress",
+            format!(
+                "worker {} is already fitting; wait for it to finish",
+                state.name
+            ),
+        ));
+    }
+    let _guard = FitGuard(&state);
+    state.logs.status("INFO", "fit started");
+    metrics::counter!("chimera_fits_started_total").increment(1);
+    let started = Instant::now();
+    let (estimator, bootstrap, random_state) = (estimator.clone(), *bootstrap, *random_state);
+    let worker = state.clone();
+    // Training is CPU-bound: keep it off the HTTP threads.
+    let fitted = web::block(move || {
+        let weights =
+            ml::sample_weights(worker.data.n_rows(), bootstrap, random_state, &worker.name);
+        let distinct = weights.iter().filter(|&&w| w > 0.0).count();
+        ml::fit(&estimator, &worker.data, &weights).map(|m| (m, distinct))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the fit thread failed: {e}")))?;
+    let seconds = started.elapsed().as_secs_f64();
+    match fitted {
+        Ok((model, distinct)) => {
+            *state.model.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(model));
+            state.logs.status(
+                "INFO",
+                &format!("fit finished in {seconds:.4} s on {distinct} distinct rows"),
+            );
+            metrics::counter!("chimera_fits_succeeded_total").increment(1);
+            metrics::histogram!("chimera_worker_fit_duration_seconds").record(seconds);
+            let mut answer = FitResponse::ok();
+            answer.n_samples = Some(distinct);
+            answer.seconds = Some(seconds);
+            Ok(HttpResponse::Ok().json(answer))
+        }
+        Err(e) => {
+            state.logs.status("ERROR", &format!("fit failed: {e}"));
+            metrics::counter!("chimera_fits_failed_total").increment(1);
+            Err(ApiError::new(
+                422,
+                "fit_failed",
+                format!("worker {}: {e}", state.name),
+            ))
+        }
+    }
+}
+
+/// Rows above this are predicted on a blocking thread so large requests do not stall others.
+const INLINE_PREDICT_ROWS: usize = 2_000;
+
+async fn model_predict(
+    state: web::Data<WorkerState>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(body, state.max_body_bytes).await?;
+    let request: PredictRequest = parse_json(&body)?;
+    let columns = predict::check_request(&request)?;
+    let model = state
+        .model
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let Some(model) = model else {
+        return Err(ApiError::conflict(
+            "not_fitted",
+            format!(
+                "worker {} has no model yet: call POST {} (or the master's fit) first",
+                state.name,
+                paths::MODEL_FIT
+            ),
+        ));
+    };
+    let order = predict::align(&columns, &state.data.columns)?;
+    let x = Array2::from_shape_fn((request.rows.len(), order.len()), |(i, j)| {
+        request.rows[i][order[j]]
+    });
+    let n_classes = state.n_classes();
+    let output = if x.nrows() > INLINE_PREDICT_ROWS {
+        web::block(move || model.predict(x.view(), n_classes))
+            .await
+            .map_err(|e| ApiError::internal(format!("the predict thread failed: {e}")))?
+    } else {
+        model.predict(x.view(), n_classes)
+    };
+    Ok(HttpResponse::Ok().json(answer(output, &state.data.target)))
+}
+
+/// Turns a model output into the wire answer. Classification: labels by arg-max (ties to the
+/// first class, as scikit-learn), probabilities per class, and `y_pred_rows` as the labels.
+pub fn answer(output: Output, target: &Target) -> PredictResponse {
+    match (output, target) {
+        (Output::Probabilities(p), Target::Classification { classes, .. }) => {
+            let labels: Vec<Label> = p
+                .rows()
+                .into_iter()
+                .map(|row| {
+                    let best = row
+                        .iter()
+                        .enumerate()
+                        .fold(
+                            (0, f64::NEG_INFINITY),
+                            |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+                        );
+                    classes[best.0].clone()
+                })
+                .collect();
+            PredictResponse {
+                y_pred_rows: PredRows::Labels(labels.clone()),
+                classes: Some(classes.clone()),
+                y_pred_labels: Some(labels),
+                y_pred_proba: Some(p.rows().into_iter().map(|r| r.to_vec()).collect()),
+                failed_workers: Vec::new(),
+            }
+        }
+        (output, _) => {
+            // Regression. (A probability matrix never meets a regression target: `ml::fit`
+            // pairs models with targets; its first column would be the value if it did.)
+            let values = match output {
+                Output::Values(v) => v.to_vec(),
+                Output::Probabilities(p) => p.column(0).to_vec(),
+            };
+            PredictResponse {
+                y_pred_rows: PredRows::Values(values),
+                classes: None,
+                y_pred_labels: None,
+                y_pred_proba: None,
+                failed_workers: Vec::new(),
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! From configuration to a running worker. `load` reads everything that can be wrong before
+//! a socket is opened, so a bad experiment stops start-up with one line; `build` serves on a
+//! listener the caller chose (a fixed port, or port 0 in tests).
+
+use crate::data::{self, Dataset};
+use crate::ml::Model;
+use crate::routes;
+use actix_web::dev::Server;
+use actix_web::{middleware, web, App, HttpServer};
+use chimera_shared::config::{Experiment, TaskKind, WorkerKind, WorkerSpec};
+use chimera_shared::logs::NodeLogs;
+use chimera_shared::service;
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Everything a worker serves from; shared by all its HTTP threads.
+pub struct WorkerState {
+    pub name: String,
+    pub spec: WorkerSpec,
+    pub data: Dataset,
+    pub model: RwLock<Option<Arc<Model>>>,
+    /// Set while a fit runs, so a second one is refused instead of racing.
+    pub fitting: AtomicBool,
+    pub logs: NodeLogs,
+    pub max_body_bytes: usize,
+}
+
+impl WorkerState {
+    pub fn task(&self) -> TaskKind {
+        match &self.spec.kind {
+            WorkerKind::Model { task, .. } => *task,
+            WorkerKind::Sgd { model_type } => match model_type {
+                chimera_shared::config::ModelType::Regressor => TaskKind::Regression,
+                chimera_shared::config::ModelType::Classifier => TaskKind::Classification,
+            },
+        }
+    }
+
+    pub fn n_classes(&self) -> usize {
+        match &self.data.target {
+            data::Target::Classification { classes, .. } => classes.len(),
+            data::Target::Regression(_) => 0,
+        }
+    }
+}
+
+/// Reads worker `name` of the experiment at `dir`: config, spec, data, log files.
+/// The error is the one line to print before exiting with status 2.
+pub fn load(dir: &Path, name: &str) -> Result<(WorkerState, Experiment), String> {
+    let exp = Experiment::load(dir).map_err(|e| e.to_string())?;
+    load_from(exp, name)
+}
+
+pub fn load_from(exp: Experiment, name: &str) -> Result<(WorkerState, Experiment), String> {
+    let spec = exp.worker(name).cloned().ok_or_else(|| {
+        format!(
+            "CHIMERA_NODE_NAME={name:?} is invalid: must be one of the workers in CHIMERA_WORKERS_NODES_NAMES {:?}",
+            exp.env.workers
+        )
+    })?;
+    let mut state = WorkerState {
+        name: name.to_string(),
+        spec,
+        data: Dataset {
+            columns: Vec::new(),
+            x: ndarray::Array2::zeros((0, 0)),
+            target: data::Target::Regression(ndarray::Array1::zeros(0)),
+        },
+        model: RwLock::new(None),
+        fitting: AtomicBool::new(false),
+        logs: NodeLogs::open(&exp.log_dir(name))
+            .map_err(|e| format!("cannot open the logs: {e}"))?,
+        max_body_bytes: exp.env.max_body_bytes,
+    };
+    state.data = data::load(&exp.data_dir(name), state.task()).map_err(|e| e.to_string())?;
+    state.logs.status(
+        "INFO",
+        &format!(
+            "worker {name} loaded {} rows x {} columns",
+            state.data.n_rows(),
+            state.data.columns.len()
+        ),
+    );
+    metrics::gauge!("chimera_worker_rows_loaded", "worker" => name.to_string())
+        .set(state.data.n_rows() as f64);
+    Ok((state, exp))
+}
+
+/// Starts serving on `listener`. The returned server runs until stopped or sent SIGTERM/SIGINT
+/// (graceful: in-flight requests finish).
+pub fn build(state: WorkerState, listener: TcpListener) -> std::io::Result<Server> {
+    let delay = Duration::from_millis(state.spec.knobs.delay_ms);
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(middleware::from_fn(service::record_request_metrics))
+            .wrap(middleware::Condition::new(
+                !delay.is_zero(),
+                middleware::from_fn(routes::straggler_delay),
+            ))
+            .configure(routes::configure)
+            .default_service(web::to(service::not_found))
+    })
+    .listen(listener)?
+    .shutdown_timeout(10)
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,18 @@
+//! Chimera's shared crate: the one place that defines what the services say to each other and
+//! to clients (the wire types in [`api`]), the error shape ([`error`]), and how an experiment is
+//! configured ([`config`]: `.env`, environment variables, `chimera_master.yaml`,
+//! `chimera_workers/<name>.yaml`).
+//!
+//! With the `service` feature it also carries the HTTP glue both services share ([`service`]):
+//! JSON error responses, body parsing with precise error paths, health, metrics and telemetry.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod healthcheck;
+pub mod logs;
+pub mod predict;
+#[cfg(feature = "service")]
+pub mod service;
+
+pub use error::ApiError;

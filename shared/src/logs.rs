@@ -1,0 +1,160 @@
+//! The seed's two logs, one pair per node under `<log dir>/<node>/`:
+//!
+//! - `chimera_status.log`: workflow events, `TIMESTAMP LEVEL message`;
+//! - `chimera_time.log`: latencies in the seed's exact format, so its parsers keep working:
+//!   `http://HOST:PORT/v1/chimera/sgd/fit-step worker endpoint latency = 0.0123 s`
+//!   (seconds with four decimals, no exponent, no timestamp).
+//!
+//! Each line is one `write` on a file opened for appending, so lines from concurrent requests
+//! never interleave mid-line.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub const STATUS_LOG: &str = "chimera_status.log";
+pub const TIME_LOG: &str = "chimera_time.log";
+
+/// Who measured a latency: the seed writes `worker` for master -> worker calls and `master` for
+/// the master's own endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Master,
+    Worker,
+}
+
+impl Side {
+    fn as_str(self) -> &'static str {
+        match self {
+            Side::Master => "master",
+            Side::Worker => "worker",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct NodeLogs {
+    dir: PathBuf,
+    status: File,
+    time: File,
+}
+
+impl NodeLogs {
+    /// Opens (creating) both logs under `dir`.
+    pub fn open(dir: &Path) -> std::io::Result<NodeLogs> {
+        std::fs::create_dir_all(dir).map_err(|e| annotate(e, dir))?;
+        let open = |name: &str| {
+            let path = dir.join(name);
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| annotate(e, &path))
+        };
+        Ok(NodeLogs {
+            dir: dir.to_path_buf(),
+            status: open(STATUS_LOG)?,
+            time: open(TIME_LOG)?,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// One workflow event in `chimera_status.log`.
+    pub fn status(&self, level: &str, message: &str) {
+        let line = format!("{} {level} {message}\n", utc_timestamp(SystemTime::now()));
+        // A full disk must not take the service down; the event also goes to tracing.
+        let _ = (&self.status).write_all(line.as_bytes());
+    }
+
+    /// One latency in `chimera_time.log`, in the seed's format.
+    pub fn latency(&self, url: &str, side: Side, seconds: f64) {
+        let _ = (&self.time).write_all(time_line(url, side, seconds).as_bytes());
+    }
+}
+
+fn annotate(e: std::io::Error, path: &Path) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+/// `URL worker endpoint latency = 0.0123 s` (four decimals, never an exponent).
+pub fn time_line(url: &str, side: Side, seconds: f64) -> String {
+    format!(
+        "{url} {} endpoint latency = {seconds:.4} s\n",
+        side.as_str()
+    )
+}
+
+/// `2026-11-27T16:05:56.123Z`, computed without a date crate (civil-from-days).
+pub fn utc_timestamp(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn time_lines_keep_the_seeds_format() {
+        assert_eq!(
+            time_line(
+                "http://192.168.10.2:80/v1/chimera/sgd/fit-step",
+                Side::Worker,
+                0.012345
+            ),
+            "http://192.168.10.2:80/v1/chimera/sgd/fit-step worker endpoint latency = 0.0123 s\n"
+        );
+        // Tiny values never switch to an exponent.
+        assert_eq!(
+            time_line("http://h:1/x", Side::Master, 1e-9),
+            "http://h:1/x master endpoint latency = 0.0000 s\n"
+        );
+    }
+
+    #[test]
+    fn timestamps_are_utc_iso8601() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_795_556_123);
+        assert_eq!(utc_timestamp(t), "2026-11-27T16:05:56.123Z");
+        assert_eq!(
+            utc_timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn both_logs_are_appended_to() {
+        let dir = std::env::temp_dir().join(format!("chimera-logs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let logs = NodeLogs::open(&dir.join("w1")).unwrap();
+        logs.status("INFO", "fit started");
+        logs.latency("http://h:1/p", Side::Worker, 0.5);
+        logs.latency("http://h:1/p", Side::Worker, 0.25);
+        let status = std::fs::read_to_string(dir.join("w1").join(STATUS_LOG)).unwrap();
+        assert!(status.ends_with(" INFO fit started\n"));
+        let time = std::fs::read_to_string(dir.join("w1").join(TIME_LOG)).unwrap();
+        assert_eq!(time.lines().count(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

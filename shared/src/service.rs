@@ -1,0 +1,229 @@
+//! HTTP glue shared by the master and the workers: error answers in the seed's shape, body
+//! reading with a size limit, JSON parsing that names the exact path of a bad value, health,
+//! Prometheus metrics and `tracing` set-up. Handlers stay thin; this is where the plumbing lives.
+
+use crate::api::Health;
+use crate::config::LogFormat;
+use crate::error::ApiError;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use futures_util::StreamExt;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use serde::de::DeserializeOwned;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).json(self.body())
+    }
+}
+
+/// Reads a request body up to `limit` bytes; larger bodies are a 413 naming the limit.
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request(
+                "invalid_request",
+                format!("could not read the request body: {e}"),
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::new(
+                413,
+                "payload_too_large",
+                format!("the request body is larger than {limit} bytes; send fewer rows per request or raise CHIMERA_MAX_BODY_BYTES"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Parses JSON, naming the path of the first bad value (`X_pred_rows[3][1]: invalid type: null,
+/// expected f64`).
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "the request body is empty; send a JSON object",
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let code = if inner.is_syntax() || inner.is_eof() {
+            "invalid_json"
+        } else {
+            "invalid_request"
+        };
+        let message = if path == "." || path.is_empty() {
+            format!("invalid JSON body: {inner}")
+        } else {
+            format!("invalid JSON body at {path}: {inner}")
+        };
+        ApiError::bad_request(code, message)
+    })
+}
+
+/// Fit takes an empty body, `{}` or no content type; anything else that is not a JSON object
+/// is a client mistake.
+pub fn check_empty_fit_body(body: &[u8]) -> Result<(), ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(_)) => Ok(()),
+        Ok(_) => Err(ApiError::bad_request(
+            "invalid_request",
+            "fit takes no parameters: send an empty body or {}",
+        )),
+        Err(e) => Err(ApiError::bad_request(
+            "invalid_json",
+            format!("invalid JSON body: {e}"),
+        )),
+    }
+}
+
+pub fn health(node: &str, role: &str) -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+        node: node.into(),
+        role: role.into(),
+    })
+}
+
+/// Unknown paths answer 404 in the seed's error shape, naming the path.
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        404,
+        "not_found",
+        format!(
+            "no endpoint {} {}; see the README for the REST paths",
+            req.method(),
+            req.path()
+        ),
+    ))
+}
+
+// ------------------------------------------------------------------------------------------------
+// Metrics
+// ------------------------------------------------------------------------------------------------
+
+/// Histogram buckets in seconds, from 100 µs (a loopback hop) to 100 s (the seed's timeout).
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0, 100.0,
+];
+
+static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide Prometheus recorder once (tests start several servers per process).
+pub fn prometheus() -> &'static PrometheusHandle {
+    PROMETHEUS.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .expect("the bucket list is not empty");
+        match builder.install_recorder() {
+            Ok(handle) => handle,
+            // Another recorder is already global (a test harness): keep a private one for /metrics.
+            Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+        }
+    })
+}
+
+pub async fn metrics_endpoint() -> HttpResponse {
+    let handle = prometheus();
+    handle.run_upkeep();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(handle.render())
+}
+
+/// Middleware body: times every request into `chimera_http_request_duration_seconds` labelled
+/// by the route pattern (bounded), method and status.
+pub async fn record_request_metrics(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let endpoint = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = req.method().to_string();
+    let res = next.call(req).await?;
+    let status = res.status().as_u16().to_string();
+    metrics::histogram!(
+        "chimera_http_request_duration_seconds",
+        "endpoint" => endpoint,
+        "method" => method,
+        "status" => status
+    )
+    .record(started.elapsed().as_secs_f64());
+    Ok(res)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Telemetry
+// ------------------------------------------------------------------------------------------------
+
+/// Structured `tracing` to stdout, as text or JSON (`CHIMERA_LOG_FORMAT`). Safe to call twice.
+pub fn init_telemetry(format: LogFormat, level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::PredictRequest;
+
+    #[test]
+    fn bad_values_are_named_by_path() {
+        let e = parse_json::<PredictRequest>(
+            br#"{"X_pred_columns": ["a"], "X_pred_rows": [[1.0], [null]]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(
+            e.message.contains("X_pred_rows[1][0]") && e.message.contains("null"),
+            "{}",
+            e.message
+        );
+        let e =
+            parse_json::<PredictRequest>(br#"{"X_pred_columns": ["a"], "X_pred_rows": [["x"]]}"#)
+                .unwrap_err();
+        assert!(e.message.contains("X_pred_rows[0][0]"), "{}", e.message);
+        let e = parse_json::<PredictRequest>(b"{not json").unwrap_err();
+        assert_eq!(e.code, "invalid_json");
+        let e = parse_json::<PredictRequest>(br#"{"X_pred_rows": []}"#).unwrap_err();
+        assert!(e.message.contains("X_pred_columns"), "{}", e.message);
+        assert_eq!(
+            parse_json::<PredictRequest>(b"  ").unwrap_err().code,
+            "invalid_json"
+        );
+    }
+
+    #[test]
+    fn fit_bodies() {
+        assert!(check_empty_fit_body(b"").is_ok());
+        assert!(check_empty_fit_body(b"{}").is_ok());
+        assert_eq!(check_empty_fit_body(b"[1]").unwrap_err().status, 400);
+        assert_eq!(check_empty_fit_body(b"{").unwrap_err().code, "invalid_json");
+    }
+}
