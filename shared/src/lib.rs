@@ -7,6 +7,8 @@
 //! JSON error responses, body parsing with precise error paths, health, metrics and telemetry.
 
 pub mod api;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod healthcheck;

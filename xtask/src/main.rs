@@ -1,1 +1,126 @@
-fn main() {}
+//! `cargo xtask`: Chimera's task runner. Run `cargo xtask --help`.
+
+mod csv;
+mod demo;
+mod examples;
+mod local;
+mod workspace;
+
+use chimera_shared::config::Experiment;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Chimera's tasks: run experiments, clusters and tests"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the bundled examples end to end: start, fit, predict held-out data, report, stop.
+    Demo {
+        /// Which examples (default: all).
+        #[arg(value_name = "EXAMPLE")]
+        examples: Vec<String>,
+    },
+    /// Start an experiment's master and workers and wait until every one is healthy.
+    Up {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// As local processes on 127.0.0.1 instead of Docker containers.
+        #[arg(long)]
+        local: bool,
+    },
+    /// Stop an experiment's nodes.
+    Down {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// (Re)write the examples' data from the red wine set that linfa-datasets ships.
+    Examples,
+    /// Build the binaries, then run every test (the Docker tests too, when a daemon answers).
+    Test {
+        /// Passed to `cargo test` (a test name filter, `--nocapture`, ...).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load(dir: &std::path::Path) -> Result<Experiment, String> {
+    let dir = workspace::experiment_dir(dir)?;
+    let exp = Experiment::load(&dir).map_err(|e| e.to_string())?;
+    for w in &exp.warnings {
+        eprintln!("{w}");
+    }
+    Ok(exp)
+}
+
+fn run(cmd: Cmd) -> Result<(), String> {
+    match cmd {
+        Cmd::Demo { examples } => {
+            let chosen = if examples.is_empty() {
+                demo::EXAMPLES.iter().map(|s| s.to_string()).collect()
+            } else {
+                examples
+            };
+            demo::run(&chosen)
+        }
+        Cmd::Up { dir, local } => {
+            let exp = load(&dir)?;
+            if !local {
+                return Err("Docker mode arrives with the containers issue; use --local for local processes".into());
+            }
+            workspace::build_binaries()?;
+            let started = std::time::Instant::now();
+            let names = local::up(&exp)?;
+            println!(
+                "{} node(s) started, {} already running; all healthy in {:.2} s. Master: http://127.0.0.1:{}",
+                names.len(),
+                exp.workers.len() + 1 - names.len(),
+                started.elapsed().as_secs_f64(),
+                exp.env.master_port
+            );
+            Ok(())
+        }
+        Cmd::Down { dir } => {
+            let dir = workspace::experiment_dir(&dir)?;
+            let stopped = local::down(&dir);
+            println!("stopped {} node(s): {}", stopped.len(), stopped.join(", "));
+            Ok(())
+        }
+        Cmd::Examples => examples::write_all(&workspace::root().join("examples")),
+        Cmd::Test { args } => test(&args),
+    }
+}
+
+/// The README's test command: binaries first (the black-box tests start them), then all tests.
+fn test(args: &[String]) -> Result<(), String> {
+    workspace::build_binaries()?;
+    let status = workspace::cargo()
+        .args(["test", "--release", "--workspace"])
+        .args(args)
+        .env("CHIMERA_BIN_DIR", workspace::bin_dir())
+        .status()
+        .map_err(|e| format!("cannot run cargo test: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("some tests failed (see above)".into())
+    }
+}

@@ -1,0 +1,193 @@
+//! `cargo xtask demo`: a real experiment end to end. For each bundled example it copies the
+//! experiment to `target/chimera-demo/`, starts it, fits, predicts the held-out split, prints
+//! the quality and each worker's time, and stops everything — also on failure and on Ctrl-C.
+
+use crate::{csv, local, workspace};
+use chimera_shared::api::{PredRows, PredictRequest};
+use chimera_shared::client::Client;
+use chimera_shared::config::{Experiment, MasterSpec};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const EXAMPLES: &[&str] = &["bagging-classification", "hybrid-regression"];
+
+/// Stops the cluster of `dir` when dropped, so an error or a panic never leaves it running.
+struct Running(PathBuf);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let stopped = local::down(&self.0);
+        eprintln!("stopped {} node(s)", stopped.len());
+    }
+}
+
+pub fn run(examples: &[String]) -> Result<(), String> {
+    workspace::build_binaries()?;
+    let current: Arc<Mutex<Option<PathBuf>>> = Arc::new(Mutex::new(None));
+    let for_handler = current.clone();
+    let _ = ctrlc::set_handler(move || {
+        if let Some(dir) = for_handler.lock().ok().and_then(|d| d.clone()) {
+            eprintln!("\ninterrupted: stopping the cluster ...");
+            local::down(&dir);
+        }
+        std::process::exit(130);
+    });
+    for name in examples {
+        let dir = copy_example(name)?;
+        *current.lock().map_err(|e| e.to_string())? = Some(dir.clone());
+        run_one(name, &dir)?;
+        *current.lock().map_err(|e| e.to_string())? = None;
+    }
+    Ok(())
+}
+
+fn copy_example(name: &str) -> Result<PathBuf, String> {
+    let from = workspace::root().join("examples").join(name);
+    if !from.exists() {
+        return Err(format!(
+            "no example {name:?}; the examples are {EXAMPLES:?}"
+        ));
+    }
+    let to = workspace::target_dir().join("chimera-demo").join(name);
+    local::down(&to);
+    let _ = std::fs::remove_dir_all(&to);
+    copy_dir(&from, &to)
+        .map_err(|e| format!("copying {} to {}: {e}", from.display(), to.display()))?;
+    Ok(to)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == ".chimera" || name == "logs" || name == "docker-compose.yml" {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &to.join(&name))?;
+        } else {
+            std::fs::copy(entry.path(), to.join(&name))?;
+        }
+    }
+    Ok(())
+}
+
+fn run_one(name: &str, dir: &Path) -> Result<(), String> {
+    let exp = Experiment::load(dir).map_err(|e| e.to_string())?;
+    let kind = exp.master.kind_name();
+    println!(
+        "\n== {name}: {kind} master, {} workers: {}",
+        exp.workers.len(),
+        describe(&exp)
+    );
+    let started = Instant::now();
+    local::up(&exp)?;
+    let _running = Running(dir.to_path_buf());
+    println!(
+        "cluster healthy in {:.2} s (local processes; logs in {})",
+        started.elapsed().as_secs_f64(),
+        dir.join("logs").display()
+    );
+
+    let client = Client::new(
+        format!("http://127.0.0.1:{}", exp.env.master_port),
+        Duration::from_secs(600),
+    );
+    let started = Instant::now();
+    let fit = client.fit(kind)?;
+    println!(
+        "fit: {} in {:.3} s",
+        fit.fit,
+        started.elapsed().as_secs_f64()
+    );
+    println!("  {:<12} {:>8} {:>10}", "worker", "outcome", "seconds");
+    for w in &fit.workers {
+        println!(
+            "  {:<12} {:>8} {:>10.4}{}",
+            w.name,
+            w.outcome.as_str(),
+            w.seconds,
+            w.error
+                .as_deref()
+                .map(|e| format!("  {e}"))
+                .unwrap_or_default()
+        );
+    }
+
+    let x_path = dir.join("test").join("X_test.csv");
+    let y_path = dir.join("test").join("y_test.csv");
+    let x = csv::read(&x_path)?;
+    let y = csv::read(&y_path)?;
+    let request = PredictRequest {
+        columns: x.header.clone(),
+        rows: csv::numbers(&x, &x_path)?,
+    };
+    let started = Instant::now();
+    let answer = client.predict(kind, &request)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let truth: Vec<&str> = y.rows.iter().map(|r| r[0].as_str()).collect();
+    match (&answer.y_pred_labels, &answer.y_pred_rows) {
+        (Some(labels), _) => {
+            let hits = labels
+                .iter()
+                .zip(&truth)
+                .filter(|(p, t)| p.to_string() == **t)
+                .count();
+            println!(
+                "predict {} held-out rows in {seconds:.3} s: accuracy {:.3}",
+                truth.len(),
+                hits as f64 / truth.len() as f64
+            );
+        }
+        (None, PredRows::Values(pred)) => {
+            let t: Vec<f64> = truth
+                .iter()
+                .map(|v| v.parse().unwrap_or(f64::NAN))
+                .collect();
+            println!(
+                "predict {} held-out rows in {seconds:.3} s: R² {:.3}",
+                t.len(),
+                r2(&t, pred)
+            );
+        }
+        _ => return Err("the master answered neither labels nor values".into()),
+    }
+    if !answer.failed_workers.is_empty() {
+        println!(
+            "workers that did not contribute: {:?}",
+            answer.failed_workers
+        );
+    }
+    Ok(())
+}
+
+fn describe(exp: &Experiment) -> String {
+    match &exp.master {
+        MasterSpec::Aggregation => {
+            let size = |name: &str| {
+                std::fs::metadata(exp.data_dir(name).join("X_train.csv"))
+                    .map(|m| m.len())
+                    .ok()
+            };
+            let first = size(&exp.workers[0].0);
+            if exp.workers.iter().all(|(n, _)| size(n) == first) {
+                "model parallelism (bagging, the same data on every worker)".into()
+            } else {
+                "hybrid parallelism (bagging, a different dataset on each worker)".into()
+            }
+        }
+        MasterSpec::ParameterServer(ps) => {
+            format!("distributed SGD, {} rounds at most", ps.max_iter)
+        }
+    }
+}
+
+/// The coefficient of determination, as scikit-learn's `r2_score`.
+pub fn r2(truth: &[f64], pred: &[f64]) -> f64 {
+    let mean = truth.iter().sum::<f64>() / truth.len() as f64;
+    let ss_res: f64 = truth.iter().zip(pred).map(|(t, p)| (t - p).powi(2)).sum();
+    let ss_tot: f64 = truth.iter().map(|t| (t - mean).powi(2)).sum();
+    1.0 - ss_res / ss_tot
+}
