@@ -1,1 +1,285 @@
+//! Helpers for the black-box tests: experiment folders in a temp dir, a cluster of real
+//! servers on ephemeral 127.0.0.1 ports (each node on its own thread and actix system, as a
+//! process would run it), the built binaries, and reading the examples' CSVs.
 
+use actix_web::dev::{Server, ServerHandle};
+use chimera_shared::client::Client;
+use chimera_shared::config::{dotenv, EnvSource, Experiment};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the workspace")
+        .to_path_buf()
+}
+
+pub fn example(name: &str) -> PathBuf {
+    workspace_root().join("examples").join(name)
+}
+
+/// Where `cargo xtask test` put the binaries (it exports `CHIMERA_BIN_DIR`).
+pub fn bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("CHIMERA_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace_root().join("target"));
+            target.join("x86_64-unknown-linux-gnu").join("release")
+        });
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run the tests with `cargo xtask test`, which builds it first",
+        path.display()
+    );
+    path
+}
+
+/// A folder under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("chimera-test-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    /// A copy of an example experiment (its data included).
+    pub fn copy_of(example_name: &str) -> TempDir {
+        let t = TempDir::new(example_name);
+        copy_dir(&example(example_name), &t.0);
+        t
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn write(&self, rel: &str, text: &str) -> &Self {
+        let p = self.0.join(rel);
+        std::fs::create_dir_all(p.parent().expect("a file has a parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+        self
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let name = entry.file_name();
+        if name == ".chimera" || name == "logs" || name == "docker-compose.yml" {
+            continue;
+        }
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &to.join(&name));
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).expect("copy");
+        }
+    }
+}
+
+/// A running server on its own thread and actix system.
+pub struct Node {
+    pub name: String,
+    pub port: u16,
+    handle: ServerHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Node {
+    fn spawn(
+        name: &str,
+        listener: TcpListener,
+        make: impl FnOnce(TcpListener) -> std::io::Result<Server> + Send + 'static,
+    ) -> Node {
+        let port = listener.local_addr().expect("bound").port();
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = make(listener).expect("server starts");
+                tx.send(server.handle())
+                    .expect("the test waits for the handle");
+                let _ = server.await;
+            })
+        });
+        let handle = rx.recv().expect("server handle");
+        Node {
+            name: name.to_string(),
+            port,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(self.url(), Duration::from_secs(60))
+    }
+
+    /// Stops the server at once, as a killed process would (connections are dropped).
+    pub fn kill(&mut self) {
+        actix_web::rt::System::new().block_on(self.handle.stop(false));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.kill();
+        }
+    }
+}
+
+/// An experiment's master and workers as in-process servers on ephemeral ports.
+pub struct Cluster {
+    pub exp: Experiment,
+    pub master: Node,
+    pub workers: Vec<Node>,
+}
+
+/// The variables of `dir/.env`, with `overrides` set as if from the process environment.
+pub fn env_source(dir: &Path, overrides: &[(&str, String)]) -> EnvSource {
+    let mut src = EnvSource {
+        dotenv: dotenv::read(&dir.join(".env")).expect(".env"),
+        ..Default::default()
+    };
+    for (k, v) in overrides {
+        src.process.insert(k.to_string(), v.clone());
+    }
+    src
+}
+
+impl Cluster {
+    pub fn start(dir: &Path) -> Cluster {
+        Self::try_start(dir).unwrap_or_else(|e| panic!("the cluster did not start: {e}"))
+    }
+
+    pub fn try_start(dir: &Path) -> Result<Cluster, String> {
+        let first = Experiment::load_with(dir, &env_source(dir, &[])).map_err(|e| e.to_string())?;
+        let listeners: Vec<TcpListener> = first
+            .workers
+            .iter()
+            .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
+            .collect();
+        let urls: Vec<String> = listeners
+            .iter()
+            .map(|l| format!("http://127.0.0.1:{}", l.local_addr().expect("bound").port()))
+            .collect();
+        let src = env_source(
+            dir,
+            &[(
+                "CHIMERA_WORKERS_URLS",
+                serde_json::to_string(&urls).expect("json"),
+            )],
+        );
+        let exp = Experiment::load_with(dir, &src).map_err(|e| e.to_string())?;
+        let mut workers = Vec::new();
+        for ((name, _), listener) in exp.workers.iter().zip(listeners) {
+            let (state, _) = chimera_worker::startup::load_from(exp.clone(), name)?;
+            workers.push(Node::spawn(name, listener, move |l| {
+                chimera_worker::startup::build(state, l)
+            }));
+        }
+        let state = chimera_master::startup::state_from(&exp)?;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let master = Node::spawn("master", listener, move |l| {
+            chimera_master::startup::build(state, l)
+        });
+        Ok(Cluster {
+            exp,
+            master,
+            workers,
+        })
+    }
+
+    pub fn client(&self) -> Client {
+        self.master.client()
+    }
+
+    pub fn worker(&self, name: &str) -> &Node {
+        self.workers
+            .iter()
+            .find(|w| w.name == name)
+            .expect("a worker of this name")
+    }
+
+    pub fn worker_mut(&mut self, name: &str) -> &mut Node {
+        self.workers
+            .iter_mut()
+            .find(|w| w.name == name)
+            .expect("a worker of this name")
+    }
+}
+
+/// A CSV of the examples: header and cells as text.
+pub struct Csv {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Csv {
+    pub fn read(path: &Path) -> Csv {
+        let text =
+            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut lines = text.lines();
+        let header = lines
+            .next()
+            .expect("header")
+            .split(',')
+            .map(str::to_string)
+            .collect();
+        let rows = lines
+            .filter(|l| !l.is_empty())
+            .map(|l| l.split(',').map(str::to_string).collect())
+            .collect();
+        Csv { header, rows }
+    }
+
+    pub fn numbers(&self) -> Vec<Vec<f64>> {
+        self.rows
+            .iter()
+            .map(|r| r.iter().map(|c| c.parse().expect("a number")).collect())
+            .collect()
+    }
+
+    pub fn column(&self, i: usize) -> Vec<String> {
+        self.rows.iter().map(|r| r[i].clone()).collect()
+    }
+}
+
+/// scikit-learn's `r2_score`.
+pub fn r2(truth: &[f64], pred: &[f64]) -> f64 {
+    let mean = truth.iter().sum::<f64>() / truth.len() as f64;
+    let ss_res: f64 = truth.iter().zip(pred).map(|(t, p)| (t - p).powi(2)).sum();
+    let ss_tot: f64 = truth.iter().map(|t| (t - mean).powi(2)).sum();
+    1.0 - ss_res / ss_tot
+}
+
+pub fn accuracy(truth: &[String], pred: &[String]) -> f64 {
+    truth.iter().zip(pred).filter(|(t, p)| t == p).count() as f64 / truth.len() as f64
+}

@@ -36,6 +36,9 @@ enum Cmd {
         /// As local processes on 127.0.0.1 instead of Docker containers.
         #[arg(long)]
         local: bool,
+        /// Use the binaries as they are, without `cargo build` first.
+        #[arg(long)]
+        no_build: bool,
     },
     /// Stop an experiment's nodes.
     Down {
@@ -81,12 +84,18 @@ fn run(cmd: Cmd) -> Result<(), String> {
             };
             demo::run(&chosen)
         }
-        Cmd::Up { dir, local } => {
+        Cmd::Up {
+            dir,
+            local,
+            no_build,
+        } => {
             let exp = load(&dir)?;
             if !local {
                 return Err("Docker mode arrives with the containers issue; use --local for local processes".into());
             }
-            workspace::build_binaries()?;
+            if !no_build {
+                workspace::build_binaries()?;
+            }
             let started = std::time::Instant::now();
             let names = local::up(&exp)?;
             println!(

@@ -69,6 +69,12 @@ pub fn load(dir: &Path, task: TaskKind) -> Result<Dataset, DataError> {
             ),
         ));
     }
+    let x = features(&x_frame, &x_path)?;
+    let y_col = &y_frame.columns()[0];
+    let target = match task {
+        TaskKind::Regression => Target::Regression(Array1::from(numeric_column(y_col, &y_path)?)),
+        TaskKind::Classification => labels(y_col, &y_path)?,
+    };
     if x_frame.height() != y_frame.height() {
         return Err(err(
             &x_path,
@@ -80,12 +86,6 @@ pub fn load(dir: &Path, task: TaskKind) -> Result<Dataset, DataError> {
             ),
         ));
     }
-    let x = features(&x_frame, &x_path)?;
-    let y_col = &y_frame.columns()[0];
-    let target = match task {
-        TaskKind::Regression => Target::Regression(Array1::from(numeric_column(y_col, &y_path)?)),
-        TaskKind::Classification => labels(y_col, &y_path)?,
-    };
     Ok(Dataset { columns, x, target })
 }
 
