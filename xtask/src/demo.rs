@@ -2,7 +2,7 @@
 //! experiment to `target/chimera-demo/`, starts it, fits, predicts the held-out split, prints
 //! the quality and each worker's time, and stops everything — also on failure and on Ctrl-C.
 
-use crate::{csv, local, workspace};
+use crate::{csv, docker, local, workspace};
 use chimera_shared::api::{PredRows, PredictRequest};
 use chimera_shared::client::Client;
 use chimera_shared::config::{Experiment, MasterSpec};
@@ -17,26 +17,40 @@ struct Running(PathBuf);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let stopped = local::down(&self.0);
-        eprintln!("stopped {} node(s)", stopped.len());
+        stop(&self.0);
     }
 }
 
-pub fn run(examples: &[String]) -> Result<(), String> {
+fn stop(dir: &Path) {
+    let stopped = local::down(dir);
+    match docker::down(dir, true) {
+        Ok(()) if dir.join(docker::COMPOSE_FILE).exists() => {
+            eprintln!("removed the containers and the network")
+        }
+        Ok(()) if !stopped.is_empty() => eprintln!("stopped {} node(s)", stopped.len()),
+        Ok(()) => {}
+        Err(e) => eprintln!("could not remove the containers: {e}"),
+    }
+}
+
+pub fn run(examples: &[String], use_docker: bool) -> Result<(), String> {
     workspace::build_binaries()?;
+    if use_docker {
+        docker::build_images(false)?;
+    }
     let current: Arc<Mutex<Option<PathBuf>>> = Arc::new(Mutex::new(None));
     let for_handler = current.clone();
     let _ = ctrlc::set_handler(move || {
         if let Some(dir) = for_handler.lock().ok().and_then(|d| d.clone()) {
             eprintln!("\ninterrupted: stopping the cluster ...");
-            local::down(&dir);
+            stop(&dir);
         }
         std::process::exit(130);
     });
     for name in examples {
         let dir = copy_example(name)?;
         *current.lock().map_err(|e| e.to_string())? = Some(dir.clone());
-        run_one(name, &dir)?;
+        run_one(name, &dir, use_docker)?;
         *current.lock().map_err(|e| e.to_string())? = None;
     }
     Ok(())
@@ -50,7 +64,9 @@ fn copy_example(name: &str) -> Result<PathBuf, String> {
         ));
     }
     let to = workspace::target_dir().join("chimera-demo").join(name);
-    local::down(&to);
+    if to.exists() {
+        stop(&to);
+    }
     let _ = std::fs::remove_dir_all(&to);
     copy_dir(&from, &to)
         .map_err(|e| format!("copying {} to {}: {e}", from.display(), to.display()))?;
@@ -74,7 +90,7 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn run_one(name: &str, dir: &Path) -> Result<(), String> {
+fn run_one(name: &str, dir: &Path, use_docker: bool) -> Result<(), String> {
     let exp = Experiment::load(dir).map_err(|e| e.to_string())?;
     let kind = exp.master.kind_name();
     println!(
@@ -82,14 +98,22 @@ fn run_one(name: &str, dir: &Path) -> Result<(), String> {
         exp.workers.len(),
         describe(&exp)
     );
-    let started = Instant::now();
-    local::up(&exp)?;
     let _running = Running(dir.to_path_buf());
-    println!(
-        "cluster healthy in {:.2} s (local processes; logs in {})",
-        started.elapsed().as_secs_f64(),
-        dir.join("logs").display()
-    );
+    if use_docker {
+        let took = docker::up(&exp, true)?;
+        println!(
+            "containers healthy in {:.2} s (docker compose, project {name:?})",
+            took.as_secs_f64()
+        );
+    } else {
+        let started = Instant::now();
+        local::up(&exp)?;
+        println!(
+            "cluster healthy in {:.2} s (local processes; logs in {})",
+            started.elapsed().as_secs_f64(),
+            dir.join("logs").display()
+        );
+    }
 
     let client = Client::new(
         format!("http://127.0.0.1:{}", exp.env.master_port),

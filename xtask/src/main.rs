@@ -2,6 +2,7 @@
 
 mod csv;
 mod demo;
+mod docker;
 mod examples;
 mod local;
 mod workspace;
@@ -28,6 +29,26 @@ enum Cmd {
         /// Which examples (default: all).
         #[arg(value_name = "EXAMPLE")]
         examples: Vec<String>,
+        /// Local processes even when a Docker daemon answers.
+        #[arg(long, conflicts_with = "docker")]
+        local: bool,
+        /// Docker containers (fails when no daemon answers).
+        #[arg(long)]
+        docker: bool,
+    },
+    /// Write EXP/docker-compose.yml from EXP/.env and the spec files.
+    Compose {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Add a Prometheus service and EXP/prometheus.yml scraping every node.
+        #[arg(long)]
+        with_prometheus: bool,
+    },
+    /// Build the chimera-master and chimera-worker images (static binaries, FROM scratch).
+    Images {
+        /// Rebuild even when the binaries did not change.
+        #[arg(long)]
+        force: bool,
     },
     /// Start an experiment's master and workers and wait until every one is healthy.
     Up {
@@ -40,10 +61,13 @@ enum Cmd {
         #[arg(long)]
         no_build: bool,
     },
-    /// Stop an experiment's nodes.
+    /// Stop an experiment's nodes (local processes and containers) and remove its network.
     Down {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// Also remove the containers' log volume.
+        #[arg(long)]
+        volumes: bool,
     },
     /// (Re)write the examples' data from the red wine set that linfa-datasets ships.
     Examples,
@@ -76,13 +100,42 @@ fn load(dir: &std::path::Path) -> Result<Experiment, String> {
 
 fn run(cmd: Cmd) -> Result<(), String> {
     match cmd {
-        Cmd::Demo { examples } => {
+        Cmd::Demo {
+            examples,
+            local,
+            docker: want_docker,
+        } => {
             let chosen = if examples.is_empty() {
                 demo::EXAMPLES.iter().map(|s| s.to_string()).collect()
             } else {
                 examples
             };
-            demo::run(&chosen)
+            let use_docker = if want_docker {
+                docker::require_daemon()?;
+                true
+            } else {
+                !local && docker::daemon_answers()
+            };
+            demo::run(&chosen, use_docker)
+        }
+        Cmd::Compose {
+            dir,
+            with_prometheus,
+        } => {
+            let exp = load(&dir)?;
+            let path = docker::write_compose(&exp, with_prometheus)?;
+            println!("wrote {}", path.display());
+            Ok(())
+        }
+        Cmd::Images { force } => {
+            workspace::build_binaries()?;
+            let built = docker::build_images(force)?;
+            if built.is_empty() {
+                println!("images are up to date");
+            } else {
+                println!("built {}", built.join(", "));
+            }
+            Ok(())
         }
         Cmd::Up {
             dir,
@@ -91,7 +144,15 @@ fn run(cmd: Cmd) -> Result<(), String> {
         } => {
             let exp = load(&dir)?;
             if !local {
-                return Err("Docker mode arrives with the containers issue; use --local for local processes".into());
+                let took = docker::up(&exp, no_build)?;
+                println!(
+                    "{} worker container(s) and the master healthy in {:.2} s. Master: http://{}:{}",
+                    exp.workers.len(),
+                    took.as_secs_f64(),
+                    exp.env.master_host,
+                    exp.env.master_port
+                );
+                return Ok(());
             }
             if !no_build {
                 workspace::build_binaries()?;
@@ -107,9 +168,10 @@ fn run(cmd: Cmd) -> Result<(), String> {
             );
             Ok(())
         }
-        Cmd::Down { dir } => {
+        Cmd::Down { dir, volumes } => {
             let dir = workspace::experiment_dir(&dir)?;
             let stopped = local::down(&dir);
+            docker::down(&dir, volumes)?;
             println!("stopped {} node(s): {}", stopped.len(), stopped.join(", "));
             Ok(())
         }

@@ -1,0 +1,196 @@
+//! The generator's output is deterministic (golden files) and validated.
+//! Rewrite the golden files after an intended change with `UPDATE_GOLDEN=1 cargo test -p chimera-compose`.
+
+use chimera_compose::{generate, plan, prometheus_config, Options};
+use chimera_shared::config::{dotenv, EnvSource, Experiment};
+use std::path::{Path, PathBuf};
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name)
+}
+
+/// The example's `.env` alone, whatever the test process's environment holds.
+fn load(name: &str, extra: &[(&str, &str)]) -> Experiment {
+    let dir = example(name);
+    let mut src = EnvSource {
+        dotenv: dotenv::read(&dir.join(".env")).unwrap(),
+        ..Default::default()
+    };
+    for (k, v) in extra {
+        src.dotenv.insert(k.to_string(), v.to_string());
+    }
+    Experiment::load_with(&dir, &src).unwrap()
+}
+
+fn golden(file: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(file);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        actual,
+        expected,
+        "{} differs; if intended, rerun with UPDATE_GOLDEN=1",
+        path.display()
+    );
+}
+
+#[test]
+fn bagging_example_matches_its_golden_file() {
+    let exp = load("bagging-classification", &[]);
+    let yaml = generate(&exp, &Options::default()).unwrap();
+    golden("bagging-classification.yml", &yaml);
+    assert_eq!(
+        yaml,
+        generate(&exp, &Options::default()).unwrap(),
+        "deterministic"
+    );
+}
+
+#[test]
+fn with_prometheus_adds_the_service_and_a_scrape_config() {
+    let exp = load("hybrid-regression", &[]);
+    let yaml = generate(
+        &exp,
+        &Options {
+            with_prometheus: true,
+        },
+    )
+    .unwrap();
+    golden("hybrid-regression-prometheus.yml", &yaml);
+    let prom = prometheus_config(&exp).unwrap();
+    golden("hybrid-regression-prometheus.prometheus.yml", &prom);
+    let parsed: serde_yaml::Value = serde_yaml::from_str(&prom).unwrap();
+    let targets: Vec<String> = parsed["scrape_configs"][0]["static_configs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|c| c["targets"][0].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            "192.168.22.5:8200",
+            "192.168.22.2:80",
+            "192.168.22.3:80",
+            "192.168.22.4:80"
+        ]
+    );
+}
+
+#[test]
+fn the_file_follows_the_compose_rules() {
+    let exp = load(
+        "bagging-classification",
+        &[("CHIMERA_WORKERS_HOST", "0.0.0.0")],
+    );
+    let yaml = generate(&exp, &Options::default()).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+    let top: Vec<&str> = doc
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        top,
+        ["services", "networks", "volumes"],
+        "no version: and no top-level name: (1.29 rejects it)"
+    );
+    assert!(!yaml.contains("${"), "literal values only");
+    let services = doc["services"].as_mapping().unwrap();
+    let names: Vec<&str> = services.keys().map(|k| k.as_str().unwrap()).collect();
+    assert_eq!(names, ["worker-1", "worker-2", "worker-3", "master"]);
+    let w2 = &doc["services"]["worker-2"];
+    assert_eq!(w2["ports"][0].as_str(), Some("0.0.0.0:8102:80"));
+    assert_eq!(
+        w2["networks"]["chimera"]["ipv4_address"].as_str(),
+        Some("192.168.21.3")
+    );
+    assert_eq!(w2["cpu_shares"].as_u64(), Some(2));
+    assert_eq!(w2["read_only"].as_bool(), Some(true));
+    assert_eq!(w2["healthcheck"]["test"][0].as_str(), Some("CMD"));
+    assert_eq!(
+        w2["healthcheck"]["test"][1].as_str(),
+        Some("/chimera-worker")
+    );
+    let master = &doc["services"]["master"];
+    assert_eq!(
+        master["networks"]["chimera"]["ipv4_address"].as_str(),
+        Some("192.168.21.5")
+    );
+    assert_eq!(master["ports"][0].as_str(), Some("127.0.0.1:8100:8100"));
+    assert_eq!(
+        master["depends_on"]["worker-1"]["condition"].as_str(),
+        Some("service_healthy")
+    );
+    assert_eq!(
+        master["environment"]["CHIMERA_WORKERS_URLS"].as_str(),
+        Some(r#"["http://192.168.21.2:80","http://192.168.21.3:80","http://192.168.21.4:80"]"#)
+    );
+    let net = &doc["networks"]["chimera"];
+    assert_eq!(net["name"].as_str(), Some("chimera-bagging"));
+    assert_eq!(
+        net["ipam"]["config"][0]["subnet"].as_str(),
+        Some("192.168.21.0/24")
+    );
+    assert_eq!(
+        net["ipam"]["config"][0]["gateway"].as_str(),
+        Some("192.168.21.1")
+    );
+}
+
+#[test]
+fn knobs_reach_the_file() {
+    let dir = std::env::temp_dir().join(format!("chimera-compose-knobs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("chimera_workers")).unwrap();
+    std::fs::create_dir_all(dir.join("chimera_train_data/w1")).unwrap();
+    std::fs::write(dir.join("chimera_master.yaml"), "kind: aggregation\n").unwrap();
+    std::fs::write(
+        dir.join("chimera_workers/w1.yaml"),
+        "kind: regression\nmodel: decision_tree\nmem_limit: 64m\ndelay_ms: 50\n",
+    )
+    .unwrap();
+    let mut src = EnvSource::default();
+    src.dotenv
+        .insert("CHIMERA_WORKERS_NODES_NAMES".into(), "[\"w1\"]".into());
+    let exp = Experiment::load_with(&dir, &src).unwrap();
+    let yaml = generate(&exp, &Options::default()).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+    assert_eq!(doc["services"]["w1"]["mem_limit"].as_str(), Some("64m"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn addresses_must_fit_the_subnet() {
+    let exp = load(
+        "bagging-classification",
+        &[("CHIMERA_NETWORK_SUBNET_MASK", "30")],
+    );
+    let e = plan(&exp.env).unwrap_err();
+    assert!(
+        e.starts_with("CHIMERA_NETWORK_SUBNET_MASK=30 is invalid"),
+        "{e}"
+    );
+    let exp = load(
+        "bagging-classification",
+        &[("CHIMERA_NETWORK_SUBNET_MASK", "16")],
+    );
+    let p = plan(&exp.env).unwrap();
+    assert_eq!(p.subnet, "192.168.0.0/16");
+    assert_eq!(p.gateway.to_string(), "192.168.21.1");
+    let exp = load(
+        "bagging-classification",
+        &[("CHIMERA_NETWORK_SUBNET_MASK", "29")],
+    );
+    assert_eq!(
+        plan(&exp.env).unwrap().prometheus.to_string(),
+        "192.168.21.6"
+    );
+}
