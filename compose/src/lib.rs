@@ -137,10 +137,7 @@ pub fn generate(exp: &Experiment, options: &Options) -> Result<String, String> {
         y.line(2, "ports:");
         y.item(
             3,
-            &format!(
-                "{}:{}:{}",
-                env.workers_host, env.mapped_ports[i], env.workers_port
-            ),
+            &format!("{}:{}:{}", env.workers_host, env.mapped_ports[i], env.workers_port),
         );
         y.line(2, "networks:");
         y.line(3, &format!("{NETWORK_KEY}:"));
@@ -174,10 +171,7 @@ pub fn generate(exp: &Experiment, options: &Options) -> Result<String, String> {
     y.line(2, "ports:");
     y.item(
         3,
-        &format!(
-            "{}:{}:{}",
-            env.master_host, env.master_port, env.master_port
-        ),
+        &format!("{}:{}:{}", env.master_host, env.master_port, env.master_port),
     );
     y.line(2, "networks:");
     y.line(3, &format!("{NETWORK_KEY}:"));
@@ -192,10 +186,7 @@ pub fn generate(exp: &Experiment, options: &Options) -> Result<String, String> {
         y.line(1, "prometheus:");
         y.kv(2, "image", PROMETHEUS_IMAGE);
         y.line(2, "volumes:");
-        y.item(
-            3,
-            &format!("./{PROMETHEUS_CONFIG}:/etc/prometheus/prometheus.yml:ro"),
-        );
+        y.item(3, &format!("./{PROMETHEUS_CONFIG}:/etc/prometheus/prometheus.yml:ro"));
         y.line(2, "ports:");
         y.item(3, &format!("{}:9090:9090", env.master_host));
         y.line(2, "networks:");
@@ -239,12 +230,7 @@ fn healthcheck(y: &mut Yaml, binary: &str) {
     y.line(2, "healthcheck:");
     y.line(
         3,
-        &format!(
-            "test: [{}, {}, {}]",
-            quote("CMD"),
-            quote(binary),
-            quote("healthcheck")
-        ),
+        &format!("test: [{}, {}, {}]", quote("CMD"), quote(binary), quote("healthcheck")),
     );
     y.kv(3, "interval", "500ms");
     y.kv(3, "timeout", "2s");

@@ -6,9 +6,7 @@ use chimera_shared::config::{dotenv, EnvSource, Experiment};
 use std::path::{Path, PathBuf};
 
 fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(name)
 }
 
 /// The example's `.env` alone, whatever the test process's environment holds.
@@ -25,9 +23,7 @@ fn load(name: &str, extra: &[(&str, &str)]) -> Experiment {
 }
 
 fn golden(file: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(file);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, actual).unwrap();
     }
@@ -45,23 +41,13 @@ fn bagging_example_matches_its_golden_file() {
     let exp = load("bagging-classification", &[]);
     let yaml = generate(&exp, &Options::default()).unwrap();
     golden("bagging-classification.yml", &yaml);
-    assert_eq!(
-        yaml,
-        generate(&exp, &Options::default()).unwrap(),
-        "deterministic"
-    );
+    assert_eq!(yaml, generate(&exp, &Options::default()).unwrap(), "deterministic");
 }
 
 #[test]
 fn with_prometheus_adds_the_service_and_a_scrape_config() {
     let exp = load("hybrid-regression", &[]);
-    let yaml = generate(
-        &exp,
-        &Options {
-            with_prometheus: true,
-        },
-    )
-    .unwrap();
+    let yaml = generate(&exp, &Options { with_prometheus: true }).unwrap();
     golden("hybrid-regression-prometheus.yml", &yaml);
     let prom = prometheus_config(&exp).unwrap();
     golden("hybrid-regression-prometheus.prometheus.yml", &prom);
@@ -85,18 +71,10 @@ fn with_prometheus_adds_the_service_and_a_scrape_config() {
 
 #[test]
 fn the_file_follows_the_compose_rules() {
-    let exp = load(
-        "bagging-classification",
-        &[("CHIMERA_WORKERS_HOST", "0.0.0.0")],
-    );
+    let exp = load("bagging-classification", &[("CHIMERA_WORKERS_HOST", "0.0.0.0")]);
     let yaml = generate(&exp, &Options::default()).unwrap();
     let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
-    let top: Vec<&str> = doc
-        .as_mapping()
-        .unwrap()
-        .keys()
-        .map(|k| k.as_str().unwrap())
-        .collect();
+    let top: Vec<&str> = doc.as_mapping().unwrap().keys().map(|k| k.as_str().unwrap()).collect();
     assert_eq!(
         top,
         ["services", "networks", "volumes"],
@@ -108,17 +86,11 @@ fn the_file_follows_the_compose_rules() {
     assert_eq!(names, ["worker-1", "worker-2", "worker-3", "master"]);
     let w2 = &doc["services"]["worker-2"];
     assert_eq!(w2["ports"][0].as_str(), Some("0.0.0.0:8102:80"));
-    assert_eq!(
-        w2["networks"]["chimera"]["ipv4_address"].as_str(),
-        Some("192.168.21.3")
-    );
+    assert_eq!(w2["networks"]["chimera"]["ipv4_address"].as_str(), Some("192.168.21.3"));
     assert_eq!(w2["cpu_shares"].as_u64(), Some(2));
     assert_eq!(w2["read_only"].as_bool(), Some(true));
     assert_eq!(w2["healthcheck"]["test"][0].as_str(), Some("CMD"));
-    assert_eq!(
-        w2["healthcheck"]["test"][1].as_str(),
-        Some("/chimera-worker")
-    );
+    assert_eq!(w2["healthcheck"]["test"][1].as_str(), Some("/chimera-worker"));
     let master = &doc["services"]["master"];
     assert_eq!(
         master["networks"]["chimera"]["ipv4_address"].as_str(),
@@ -135,14 +107,8 @@ fn the_file_follows_the_compose_rules() {
     );
     let net = &doc["networks"]["chimera"];
     assert_eq!(net["name"].as_str(), Some("chimera-bagging"));
-    assert_eq!(
-        net["ipam"]["config"][0]["subnet"].as_str(),
-        Some("192.168.21.0/24")
-    );
-    assert_eq!(
-        net["ipam"]["config"][0]["gateway"].as_str(),
-        Some("192.168.21.1")
-    );
+    assert_eq!(net["ipam"]["config"][0]["subnet"].as_str(), Some("192.168.21.0/24"));
+    assert_eq!(net["ipam"]["config"][0]["gateway"].as_str(), Some("192.168.21.1"));
 }
 
 #[test]
@@ -169,28 +135,13 @@ fn knobs_reach_the_file() {
 
 #[test]
 fn addresses_must_fit_the_subnet() {
-    let exp = load(
-        "bagging-classification",
-        &[("CHIMERA_NETWORK_SUBNET_MASK", "30")],
-    );
+    let exp = load("bagging-classification", &[("CHIMERA_NETWORK_SUBNET_MASK", "30")]);
     let e = plan(&exp.env).unwrap_err();
-    assert!(
-        e.starts_with("CHIMERA_NETWORK_SUBNET_MASK=30 is invalid"),
-        "{e}"
-    );
-    let exp = load(
-        "bagging-classification",
-        &[("CHIMERA_NETWORK_SUBNET_MASK", "16")],
-    );
+    assert!(e.starts_with("CHIMERA_NETWORK_SUBNET_MASK=30 is invalid"), "{e}");
+    let exp = load("bagging-classification", &[("CHIMERA_NETWORK_SUBNET_MASK", "16")]);
     let p = plan(&exp.env).unwrap();
     assert_eq!(p.subnet, "192.168.0.0/16");
     assert_eq!(p.gateway.to_string(), "192.168.21.1");
-    let exp = load(
-        "bagging-classification",
-        &[("CHIMERA_NETWORK_SUBNET_MASK", "29")],
-    );
-    assert_eq!(
-        plan(&exp.env).unwrap().prometheus.to_string(),
-        "192.168.21.6"
-    );
+    let exp = load("bagging-classification", &[("CHIMERA_NETWORK_SUBNET_MASK", "29")]);
+    assert_eq!(plan(&exp.env).unwrap().prometheus.to_string(), "192.168.21.6");
 }

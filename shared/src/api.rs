@@ -178,9 +178,14 @@ impl FitResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainingSummary {
     pub rounds: u64,
+    /// `max_iter`, `epsilon` (every gradient component at most epsilon) or `tol`.
     pub stop_reason: String,
     pub final_loss: f64,
+    /// The regularized loss of each round, at the weights that round started from.
     pub loss_history: Vec<f64>,
+    /// The final model over standardized features: one row of weights per output, and biases.
+    pub weights: Vec<Vec<f64>>,
+    pub bias: Vec<f64>,
 }
 
 /// `GET /healthz` answer.
@@ -189,4 +194,94 @@ pub struct Health {
     pub status: String,
     pub node: String,
     pub role: String,
+}
+
+// ------------------------------------------------------------------------------------------------
+// Data parallelism: the SGD worker's endpoints
+// ------------------------------------------------------------------------------------------------
+
+/// One cell of `y_train_sample_rows`: a label (classification) or a number (regression).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum YCell {
+    Label(Label),
+    Number(f64),
+}
+
+/// `GET /v1/chimera/sgd/request-data-sample`: a few rows in which every class of the shard
+/// appears, plus (ours) what the parameter server needs before the first round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSample {
+    #[serde(rename = "X_train_sample_columns")]
+    pub x_columns: Vec<String>,
+    #[serde(rename = "X_train_sample_rows")]
+    pub x_rows: Vec<Vec<f64>>,
+    pub y_train_sample_columns: Vec<String>,
+    pub y_train_sample_rows: Vec<Vec<YCell>>,
+    /// Rows in the shard.
+    pub n_samples: usize,
+    /// Per-column mean and population variance of the shard, for exact global standardization.
+    pub mean: Vec<f64>,
+    pub var: Vec<f64>,
+    /// The shard's sorted class labels (classification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<Label>>,
+}
+
+/// What the parameter server tells a worker each round besides the weights. Workers keep no
+/// training state: every round carries everything, so a restarted worker can rejoin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SgdSettings {
+    pub loss: crate::config::Loss,
+    pub penalty: crate::config::Penalty,
+    pub alpha: f64,
+    pub l1_ratio: f64,
+    pub huber_delta: f64,
+    /// Rows per mini-batch; absent: the whole shard.
+    #[serde(default)]
+    pub batch_size: Option<u64>,
+    pub random_state: u64,
+    pub mode: crate::config::SgdMode,
+    pub local_epochs: u64,
+    /// The learning rate of this round (model averaging steps with it locally).
+    pub learning_rate: f64,
+    /// The feature order of `weights`; the worker matches its columns by name.
+    pub columns: Vec<String>,
+    /// The global sorted class list (classification).
+    #[serde(default)]
+    pub classes: Option<Vec<Label>>,
+    /// Global standardization; absent: raw features.
+    #[serde(default)]
+    pub mean: Option<Vec<f64>>,
+    #[serde(default)]
+    pub scale: Option<Vec<f64>>,
+}
+
+/// `POST /v1/chimera/sgd/fit-step` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitStepRequest {
+    /// One row of weights per output (scikit-learn's `coef_` shape).
+    pub weights: Vec<Vec<f64>>,
+    pub bias: Vec<f64>,
+    #[serde(default)]
+    pub round: u64,
+    pub settings: SgdSettings,
+}
+
+/// `POST /v1/chimera/sgd/fit-step` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitStepResponse {
+    /// Gradient mode: the regularized loss's gradient over the shard (or mini-batch).
+    /// Model averaging: the change the local epochs made (sent minus new weights).
+    pub weights_gradients: Vec<Vec<f64>>,
+    pub bias_gradient: Vec<f64>,
+    /// Rows behind this answer (the weight of this worker when the master combines).
+    pub n_samples: usize,
+    /// Mean data loss over those rows (without the penalty), at the weights sent.
+    pub loss: f64,
+    /// Model averaging: the worker's new local model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Vec<Vec<f64>>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias: Option<Vec<f64>>,
 }

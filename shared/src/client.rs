@@ -29,10 +29,7 @@ impl Answer {
             return self.json();
         }
         match serde_json::from_slice::<ErrorBody>(&self.body) {
-            Ok(e) => Err(format!(
-                "{} ({}): {}",
-                self.status, e.details.error_message, e.message
-            )),
+            Ok(e) => Err(format!("{} ({}): {}", self.status, e.details.error_message, e.message)),
             Err(_) => Err(format!("{}: {}", self.status, self.text())),
         }
     }
@@ -66,11 +63,7 @@ impl Client {
 
     pub fn get(&self, path: &str) -> Result<Answer, String> {
         let url = format!("{}{path}", self.base);
-        let res = self
-            .agent
-            .get(&url)
-            .call()
-            .map_err(|e| format!("GET {url}: {e}"))?;
+        let res = self.agent.get(&url).call().map_err(|e| format!("GET {url}: {e}"))?;
         Self::answer(res, &url)
     }
 
@@ -108,12 +101,10 @@ impl Client {
 
     /// `POST <kind>/fit` with an empty body, as the seed's users do.
     pub fn fit(&self, kind: &str) -> Result<FitResponse, String> {
-        self.post_bytes(&format!("/v1/chimera/{kind}/fit"), b"")?
-            .ok()
+        self.post_bytes(&format!("/v1/chimera/{kind}/fit"), b"")?.ok()
     }
 
     pub fn predict(&self, kind: &str, request: &PredictRequest) -> Result<PredictResponse, String> {
-        self.post_json(&format!("/v1/chimera/{kind}/predict"), request)?
-            .ok()
+        self.post_json(&format!("/v1/chimera/{kind}/predict"), request)?.ok()
     }
 }

@@ -102,11 +102,7 @@ fn intern_code(code: &str) -> &'static str {
         "no_worker_available",
         "internal_error",
     ];
-    KNOWN
-        .iter()
-        .find(|k| **k == code)
-        .copied()
-        .unwrap_or("worker_error")
+    KNOWN.iter().find(|k| **k == code).copied().unwrap_or("worker_error")
 }
 
 impl fmt::Display for ApiError {

@@ -16,5 +16,6 @@ pub mod logs;
 pub mod predict;
 #[cfg(feature = "service")]
 pub mod service;
+pub mod sgd;
 
 pub use error::ApiError;

@@ -82,10 +82,7 @@ fn annotate(e: std::io::Error, path: &Path) -> std::io::Error {
 
 /// `URL worker endpoint latency = 0.0123 s` (four decimals, never an exponent).
 pub fn time_line(url: &str, side: Side, seconds: f64) -> String {
-    format!(
-        "{url} {} endpoint latency = {seconds:.4} s\n",
-        side.as_str()
-    )
+    format!("{url} {} endpoint latency = {seconds:.4} s\n", side.as_str())
 }
 
 /// `2026-11-27T16:05:56.123Z`, computed without a date crate (civil-from-days).
@@ -119,11 +116,7 @@ mod tests {
     #[test]
     fn time_lines_keep_the_seeds_format() {
         assert_eq!(
-            time_line(
-                "http://192.168.10.2:80/v1/chimera/sgd/fit-step",
-                Side::Worker,
-                0.012345
-            ),
+            time_line("http://192.168.10.2:80/v1/chimera/sgd/fit-step", Side::Worker, 0.012345),
             "http://192.168.10.2:80/v1/chimera/sgd/fit-step worker endpoint latency = 0.0123 s\n"
         );
         // Tiny values never switch to an exponent.

@@ -29,9 +29,7 @@ pub fn check_request(req: &PredictRequest) -> Result<Vec<String>, ApiError> {
         if columns[..i].contains(c) {
             return Err(ApiError::bad_request(
                 "duplicate_column",
-                format!(
-                    "X_pred_columns names {c:?} twice (names are compared lower-cased and trimmed)"
-                ),
+                format!("X_pred_columns names {c:?} twice (names are compared lower-cased and trimmed)"),
             ));
         }
     }
@@ -55,10 +53,7 @@ pub fn check_request(req: &PredictRequest) -> Result<Vec<String>, ApiError> {
         if let Some(j) = row.iter().position(|v| !v.is_finite()) {
             return Err(ApiError::bad_request(
                 "invalid_value",
-                format!(
-                    "X_pred_rows[{i}][{j}] (column {:?}) is not a finite number",
-                    columns[j]
-                ),
+                format!("X_pred_rows[{i}][{j}] (column {:?}) is not a finite number", columns[j]),
             ));
         }
     }
@@ -105,10 +100,7 @@ mod tests {
             check_request(&req(&[" A", "b"], vec![vec![1.0, 2.0]])).unwrap(),
             vec!["a", "b"]
         );
-        assert_eq!(
-            check_request(&req(&["a"], vec![])).unwrap_err().code,
-            "empty_rows"
-        );
+        assert_eq!(check_request(&req(&["a"], vec![])).unwrap_err().code, "empty_rows");
         let e = check_request(&req(&["a", "b"], vec![vec![1.0, 2.0], vec![1.0]])).unwrap_err();
         assert_eq!(
             e.message,
@@ -121,9 +113,7 @@ mod tests {
             "duplicate_column"
         );
         assert_eq!(
-            check_request(&req(&["a"], vec![vec![f64::NAN]]))
-                .unwrap_err()
-                .code,
+            check_request(&req(&["a"], vec![vec![f64::NAN]])).unwrap_err().code,
             "invalid_value"
         );
         assert_eq!(

@@ -29,12 +29,8 @@ impl ResponseError for ApiError {
 pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(
-                "invalid_request",
-                format!("could not read the request body: {e}"),
-            )
-        })?;
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request("invalid_request", format!("could not read the request body: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::new(
                 413,
@@ -86,10 +82,7 @@ pub fn check_empty_fit_body(body: &[u8]) -> Result<(), ApiError> {
             "invalid_request",
             "fit takes no parameters: send an empty body or {}",
         )),
-        Err(e) => Err(ApiError::bad_request(
-            "invalid_json",
-            format!("invalid JSON body: {e}"),
-        )),
+        Err(e) => Err(ApiError::bad_request("invalid_json", format!("invalid JSON body: {e}"))),
     }
 }
 
@@ -120,8 +113,7 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 
 /// Histogram buckets in seconds, from 100 µs (a loopback hop) to 100 s (the seed's timeout).
 pub const LATENCY_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0, 30.0, 100.0,
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 100.0,
 ];
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -155,9 +147,7 @@ pub async fn record_request_metrics(
     next: actix_web::middleware::Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let endpoint = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_string());
+    let endpoint = req.match_pattern().unwrap_or_else(|| "unmatched".to_string());
     let method = req.method().to_string();
     let res = next.call(req).await?;
     let status = res.status().as_u16().to_string();
@@ -179,9 +169,7 @@ pub async fn record_request_metrics(
 pub fn init_telemetry(format: LogFormat, level: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
@@ -195,28 +183,21 @@ mod tests {
 
     #[test]
     fn bad_values_are_named_by_path() {
-        let e = parse_json::<PredictRequest>(
-            br#"{"X_pred_columns": ["a"], "X_pred_rows": [[1.0], [null]]}"#,
-        )
-        .unwrap_err();
+        let e =
+            parse_json::<PredictRequest>(br#"{"X_pred_columns": ["a"], "X_pred_rows": [[1.0], [null]]}"#).unwrap_err();
         assert_eq!(e.status, 400);
         assert!(
             e.message.contains("X_pred_rows[1][0]") && e.message.contains("null"),
             "{}",
             e.message
         );
-        let e =
-            parse_json::<PredictRequest>(br#"{"X_pred_columns": ["a"], "X_pred_rows": [["x"]]}"#)
-                .unwrap_err();
+        let e = parse_json::<PredictRequest>(br#"{"X_pred_columns": ["a"], "X_pred_rows": [["x"]]}"#).unwrap_err();
         assert!(e.message.contains("X_pred_rows[0][0]"), "{}", e.message);
         let e = parse_json::<PredictRequest>(b"{not json").unwrap_err();
         assert_eq!(e.code, "invalid_json");
         let e = parse_json::<PredictRequest>(br#"{"X_pred_rows": []}"#).unwrap_err();
         assert!(e.message.contains("X_pred_columns"), "{}", e.message);
-        assert_eq!(
-            parse_json::<PredictRequest>(b"  ").unwrap_err().code,
-            "invalid_json"
-        );
+        assert_eq!(parse_json::<PredictRequest>(b"  ").unwrap_err().code, "invalid_json");
     }
 
     #[test]

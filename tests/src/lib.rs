@@ -50,8 +50,7 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir =
-            std::env::temp_dir().join(format!("chimera-test-{tag}-{}-{n}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("chimera-test-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
         TempDir(dir)
@@ -116,8 +115,7 @@ impl Node {
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let server = make(listener).expect("server starts");
-                tx.send(server.handle())
-                    .expect("the test waits for the handle");
+                tx.send(server.handle()).expect("the test waits for the handle");
                 let _ = server.await;
             })
         });
@@ -192,10 +190,7 @@ impl Cluster {
             .collect();
         let src = env_source(
             dir,
-            &[(
-                "CHIMERA_WORKERS_URLS",
-                serde_json::to_string(&urls).expect("json"),
-            )],
+            &[("CHIMERA_WORKERS_URLS", serde_json::to_string(&urls).expect("json"))],
         );
         let exp = Experiment::load_with(dir, &src).map_err(|e| e.to_string())?;
         let mut workers = Vec::new();
@@ -207,14 +202,8 @@ impl Cluster {
         }
         let state = chimera_master::startup::state_from(&exp)?;
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let master = Node::spawn("master", listener, move |l| {
-            chimera_master::startup::build(state, l)
-        });
-        Ok(Cluster {
-            exp,
-            master,
-            workers,
-        })
+        let master = Node::spawn("master", listener, move |l| chimera_master::startup::build(state, l));
+        Ok(Cluster { exp, master, workers })
     }
 
     pub fn client(&self) -> Client {
@@ -244,15 +233,9 @@ pub struct Csv {
 
 impl Csv {
     pub fn read(path: &Path) -> Csv {
-        let text =
-            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let mut lines = text.lines();
-        let header = lines
-            .next()
-            .expect("header")
-            .split(',')
-            .map(str::to_string)
-            .collect();
+        let header = lines.next().expect("header").split(',').map(str::to_string).collect();
         let rows = lines
             .filter(|l| !l.is_empty())
             .map(|l| l.split(',').map(str::to_string).collect())

@@ -30,9 +30,7 @@ fn estimator(cluster: &Cluster, worker: &str) -> EstimatorSpec {
 /// One model of `spec` trained on `data` without bootstrap: the single-node reference.
 fn reference(spec: &EstimatorSpec, data: &Dataset, request: &PredictRequest) -> PredictResponse {
     let model = ml::fit(spec, data, &vec![1.0; data.n_rows()]).expect("fit");
-    let x = Array2::from_shape_fn((request.rows.len(), request.columns.len()), |(i, j)| {
-        request.rows[i][j]
-    });
+    let x = Array2::from_shape_fn((request.rows.len(), request.columns.len()), |(i, j)| request.rows[i][j]);
     let n_classes = match &data.target {
         Target::Classification { classes, .. } => classes.len(),
         Target::Regression(_) => 0,
@@ -74,17 +72,12 @@ fn bagged_trees_classify_as_well_as_one_tree_on_all_the_data() {
         Some(vec![Label::Str("bad".into()), Label::Str("good".into())])
     );
     let proba = answer.y_pred_proba.clone().expect("probabilities");
-    assert!(proba
-        .iter()
-        .all(|r| (r.iter().sum::<f64>() - 1.0).abs() < 1e-9));
+    assert!(proba.iter().all(|r| (r.iter().sum::<f64>() - 1.0).abs() < 1e-9));
     // The seed's y_pred_rows on two classes: the probability of classes[1].
     let PredRows::Values(p_good) = &answer.y_pred_rows else {
         panic!("binary answers carry probabilities")
     };
-    assert!(p_good
-        .iter()
-        .zip(&proba)
-        .all(|(p, r)| (p - r[1]).abs() < 1e-12));
+    assert!(p_good.iter().zip(&proba).all(|(p, r)| (p - r[1]).abs() < 1e-12));
 
     let bagged = accuracy(&truth, &labels(&answer));
     let all = data::load(
@@ -97,10 +90,7 @@ fn bagged_trees_classify_as_well_as_one_tree_on_all_the_data() {
         &labels(&reference(&estimator(&cluster, "worker-1"), &all, &request)),
     );
     eprintln!("bagged accuracy {bagged:.4}, one tree {single:.4}");
-    assert!(
-        bagged >= single - 0.02,
-        "bagged {bagged} vs one tree {single}"
-    );
+    assert!(bagged >= single - 0.02, "bagged {bagged} vs one tree {single}");
     assert!(bagged > 0.65, "{bagged}");
 }
 
@@ -121,19 +111,9 @@ fn hybrid_regression_over_shards_is_close_to_one_tree_on_their_union() {
     // The union of the three shards, and one tree with worker-1's settings on it.
     let shards: Vec<Dataset> = ["worker-1", "worker-2", "worker-3"]
         .iter()
-        .map(|w| {
-            data::load(
-                &dir.path().join("chimera_train_data").join(w),
-                TaskKind::Regression,
-            )
-            .expect("data")
-        })
+        .map(|w| data::load(&dir.path().join("chimera_train_data").join(w), TaskKind::Regression).expect("data"))
         .collect();
-    let x = concatenate(
-        Axis(0),
-        &shards.iter().map(|d| d.x.view()).collect::<Vec<_>>(),
-    )
-    .expect("same columns");
+    let x = concatenate(Axis(0), &shards.iter().map(|d| d.x.view()).collect::<Vec<_>>()).expect("same columns");
     let y: Array1<f64> = shards
         .iter()
         .flat_map(|d| match &d.target {
@@ -145,16 +125,14 @@ fn hybrid_regression_over_shards_is_close_to_one_tree_on_their_union() {
         columns: shards[0].columns.clone(),
         x,
         target: Target::Regression(y),
+        target_name: "quality".into(),
     };
     let single = match reference(&estimator(&cluster, "worker-1"), &union, &request).y_pred_rows {
         PredRows::Values(v) => r2(&truth, &v),
         PredRows::Labels(_) => unreachable!(),
     };
     eprintln!("hybrid R² {hybrid:.4}, one tree on all the data {single:.4}");
-    assert!(
-        hybrid >= single - 0.05,
-        "hybrid {hybrid} vs one tree {single}"
-    );
+    assert!(hybrid >= single - 0.05, "hybrid {hybrid} vs one tree {single}");
 }
 
 #[test]
@@ -164,27 +142,17 @@ fn the_same_seeds_give_the_same_predictions_and_bootstrap_workers_differ() {
     let run = || {
         let cluster = Cluster::start(dir.path());
         cluster.client().fit("aggregation").expect("fit");
-        let master = cluster
-            .client()
-            .predict("aggregation", &request)
-            .expect("predict");
+        let master = cluster.client().predict("aggregation", &request).expect("predict");
         let per_worker: Vec<PredictResponse> = cluster
             .workers
             .iter()
-            .map(|w| {
-                w.client()
-                    .predict("model", &request)
-                    .expect("worker predict")
-            })
+            .map(|w| w.client().predict("model", &request).expect("worker predict"))
             .collect();
         (master, per_worker)
     };
     let (first, workers) = run();
     let (second, _) = run();
-    assert_eq!(
-        first, second,
-        "a rerun with the same seeds must predict the same"
-    );
+    assert_eq!(first, second, "a rerun with the same seeds must predict the same");
     assert_ne!(
         workers[0].y_pred_proba, workers[1].y_pred_proba,
         "bootstrap workers must draw different samples"
@@ -201,22 +169,14 @@ fn a_dead_worker_is_named_and_the_others_still_answer() {
     let (request, _) = test_split(&dir);
     cluster.worker_mut("worker-2").kill();
 
-    let answer = client
-        .predict("aggregation", &request)
-        .expect("predict still answers");
+    let answer = client.predict("aggregation", &request).expect("predict still answers");
     assert_eq!(answer.failed_workers.len(), 1);
     assert_eq!(answer.failed_workers[0].name, "worker-2");
     assert!(!answer.failed_workers[0].error.is_empty());
     assert_eq!(answer.y_pred_rows.len(), request.rows.len());
 
-    let fit = client
-        .fit("aggregation")
-        .expect("fit with two of three workers");
-    let lost = fit
-        .workers
-        .iter()
-        .find(|w| w.name == "worker-2")
-        .expect("reported");
+    let fit = client.fit("aggregation").expect("fit with two of three workers");
+    let lost = fit.workers.iter().find(|w| w.name == "worker-2").expect("reported");
     assert_eq!(lost.outcome, Outcome::Error);
     assert!(lost.error.is_some());
 

@@ -46,10 +46,7 @@ fn predict_before_fit_is_409_on_master_and_worker() {
     let (columns, rows) = wine_request();
     for (client, path) in both(&cluster) {
         let a = client
-            .post_json(
-                path,
-                &json!({"X_pred_columns": columns, "X_pred_rows": rows}),
-            )
+            .post_json(path, &json!({"X_pred_columns": columns, "X_pred_rows": rows}))
             .unwrap();
         let msg = expect_error(&a, 409, "not_fitted");
         assert!(msg.contains("fit"), "{msg}");
@@ -67,19 +64,14 @@ fn malformed_json_and_wrong_shapes_are_400() {
         );
         expect_error(&client.post_bytes(path, b"").unwrap(), 400, "invalid_json");
         let msg = expect_error(
-            &client
-                .post_json(path, &json!({"X_pred_rows": [[1.0]]}))
-                .unwrap(),
+            &client.post_json(path, &json!({"X_pred_rows": [[1.0]]})).unwrap(),
             400,
             "invalid_request",
         );
         assert!(msg.contains("X_pred_columns"), "{msg}");
         let msg = expect_error(
             &client
-                .post_json(
-                    path,
-                    &json!({"X_pred_columns": "a", "X_pred_rows": [[1.0]]}),
-                )
+                .post_json(path, &json!({"X_pred_columns": "a", "X_pred_rows": [[1.0]]}))
                 .unwrap(),
             400,
             "invalid_request",
@@ -95,23 +87,12 @@ fn bad_values_are_named_by_row_and_column() {
     for (client, path) in both(&cluster) {
         let mut with_null = json!({"X_pred_columns": columns, "X_pred_rows": rows});
         with_null["X_pred_rows"][1][2] = serde_json::Value::Null;
-        let msg = expect_error(
-            &client.post_json(path, &with_null).unwrap(),
-            400,
-            "invalid_request",
-        );
-        assert!(
-            msg.contains("X_pred_rows[1][2]") && msg.contains("null"),
-            "{msg}"
-        );
+        let msg = expect_error(&client.post_json(path, &with_null).unwrap(), 400, "invalid_request");
+        assert!(msg.contains("X_pred_rows[1][2]") && msg.contains("null"), "{msg}");
 
         let mut with_text = json!({"X_pred_columns": columns, "X_pred_rows": rows});
         with_text["X_pred_rows"][0][0] = json!("seven");
-        let msg = expect_error(
-            &client.post_json(path, &with_text).unwrap(),
-            400,
-            "invalid_request",
-        );
+        let msg = expect_error(&client.post_json(path, &with_text).unwrap(), 400, "invalid_request");
         assert!(msg.contains("X_pred_rows[0][0]"), "{msg}");
 
         // JSON has no NaN or infinity; a number too large for f64 is refused too.
@@ -119,11 +100,7 @@ fn bad_values_are_named_by_row_and_column() {
             "{{\"X_pred_columns\": [\"{}\"], \"X_pred_rows\": [[1e999]]}}",
             columns[0]
         );
-        expect_error(
-            &client.post_bytes(path, huge.as_bytes()).unwrap(),
-            400,
-            "invalid_json",
-        );
+        expect_error(&client.post_bytes(path, huge.as_bytes()).unwrap(), 400, "invalid_json");
     }
 }
 
@@ -139,10 +116,7 @@ fn zero_rows_and_ragged_rows_are_400() {
         let mut ragged = rows.clone();
         ragged[2].pop();
         let a = client
-            .post_json(
-                path,
-                &json!({"X_pred_columns": columns, "X_pred_rows": ragged}),
-            )
+            .post_json(path, &json!({"X_pred_columns": columns, "X_pred_rows": ragged}))
             .unwrap();
         let msg = expect_error(&a, 400, "row_length");
         assert!(
@@ -158,10 +132,7 @@ fn missing_and_unknown_columns_are_named_and_order_does_not_matter() {
     let (columns, rows) = wine_request();
     for (client, path) in both(&cluster) {
         // Drop "alcohol".
-        let at = columns
-            .iter()
-            .position(|c| c == "alcohol")
-            .expect("wine has alcohol");
+        let at = columns.iter().position(|c| c == "alcohol").expect("wine has alcohol");
         let cols: Vec<&String> = columns.iter().filter(|c| *c != "alcohol").collect();
         let r: Vec<Vec<f64>> = rows
             .iter()
@@ -186,10 +157,7 @@ fn missing_and_unknown_columns_are_named_and_order_does_not_matter() {
         renamed[0] = "colour".into();
         let msg = expect_error(
             &client
-                .post_json(
-                    path,
-                    &json!({"X_pred_columns": renamed, "X_pred_rows": rows}),
-                )
+                .post_json(path, &json!({"X_pred_columns": renamed, "X_pred_rows": rows}))
                 .unwrap(),
             400,
             "unknown_column",
@@ -198,25 +166,16 @@ fn missing_and_unknown_columns_are_named_and_order_does_not_matter() {
 
         // The same request with columns reversed, upper-cased and padded: the same answer.
         let straight = client
-            .post_json(
-                path,
-                &json!({"X_pred_columns": columns, "X_pred_rows": rows}),
-            )
+            .post_json(path, &json!({"X_pred_columns": columns, "X_pred_rows": rows}))
             .unwrap();
         let rev_cols: Vec<String> = columns
             .iter()
             .rev()
             .map(|c| format!(" {} ", c.to_uppercase()))
             .collect();
-        let rev_rows: Vec<Vec<f64>> = rows
-            .iter()
-            .map(|r| r.iter().rev().copied().collect())
-            .collect();
+        let rev_rows: Vec<Vec<f64>> = rows.iter().map(|r| r.iter().rev().copied().collect()).collect();
         let reversed = client
-            .post_json(
-                path,
-                &json!({"X_pred_columns": rev_cols, "X_pred_rows": rev_rows}),
-            )
+            .post_json(path, &json!({"X_pred_columns": rev_cols, "X_pred_rows": rev_rows}))
             .unwrap();
         assert_eq!(straight.status, 200, "{}", straight.text());
         assert_eq!(
@@ -231,36 +190,23 @@ fn fit_bodies_unknown_paths_and_wrong_kinds() {
     let (_dir, cluster) = fitted();
     let client = cluster.client();
     assert_eq!(
-        client
-            .post_bytes("/v1/chimera/aggregation/fit", b"{}")
-            .unwrap()
-            .status,
+        client.post_bytes("/v1/chimera/aggregation/fit", b"{}").unwrap().status,
         200
     );
     expect_error(
-        &client
-            .post_bytes("/v1/chimera/aggregation/fit", b"[1, 2]")
-            .unwrap(),
+        &client.post_bytes("/v1/chimera/aggregation/fit", b"[1, 2]").unwrap(),
         400,
         "invalid_request",
     );
     expect_error(
-        &client
-            .post_bytes("/v1/chimera/aggregation/fit", b"{oops")
-            .unwrap(),
+        &client.post_bytes("/v1/chimera/aggregation/fit", b"{oops").unwrap(),
         400,
         "invalid_json",
     );
-    let msg = expect_error(
-        &client.get("/v1/chimera/nothing").unwrap(),
-        404,
-        "not_found",
-    );
+    let msg = expect_error(&client.get("/v1/chimera/nothing").unwrap(), 404, "not_found");
     assert!(msg.contains("/v1/chimera/nothing"), "{msg}");
     let msg = expect_error(
-        &client
-            .post_bytes("/v1/chimera/parameter-server/fit", b"")
-            .unwrap(),
+        &client.post_bytes("/v1/chimera/parameter-server/fit", b"").unwrap(),
         409,
         "wrong_kind",
     );
@@ -316,20 +262,11 @@ const W1: &str = "chimera_train_data/worker-1";
 #[test]
 fn bad_training_files_stop_the_worker_naming_file_row_and_column() {
     let cases: &[(&str, &str, &[&str])] = &[
-        (
-            "X_train.csv",
-            "a,b\n1,2\n3\n",
-            &["X_train.csv", "line 3 has 1 fields"],
-        ),
+        ("X_train.csv", "a,b\n1,2\n3\n", &["X_train.csv", "line 3 has 1 fields"]),
         (
             "X_train.csv",
             "a,b\n1,2\n3,x\n",
-            &[
-                "X_train.csv",
-                "line 3",
-                "column \"b\"",
-                "\"x\" is not a number",
-            ],
+            &["X_train.csv", "line 3", "column \"b\"", "\"x\" is not a number"],
         ),
         (
             "X_train.csv",
@@ -357,11 +294,7 @@ fn bad_training_files_stop_the_worker_naming_file_row_and_column() {
 fn experiment_mistakes_stop_start_up() {
     let dir = TempDir::copy_of("hybrid-regression");
     std::fs::remove_file(dir.path().join("chimera_workers/worker-2.yaml")).unwrap();
-    assert_startup_error(
-        &dir,
-        "worker-1",
-        &["chimera_workers/worker-2.yaml", "does not exist"],
-    );
+    assert_startup_error(&dir, "worker-1", &["chimera_workers/worker-2.yaml", "does not exist"]);
 
     let dir = TempDir::copy_of("hybrid-regression");
     dir.write(
@@ -376,11 +309,7 @@ fn experiment_mistakes_stop_start_up() {
 
     let dir = TempDir::copy_of("hybrid-regression");
     std::fs::remove_dir_all(dir.path().join("chimera_train_data/worker-3")).unwrap();
-    assert_startup_error(
-        &dir,
-        "worker-1",
-        &["chimera_train_data/worker-3", "does not exist"],
-    );
+    assert_startup_error(&dir, "worker-1", &["chimera_train_data/worker-3", "does not exist"]);
 
     let dir = TempDir::copy_of("hybrid-regression");
     dir.write(
@@ -390,11 +319,7 @@ fn experiment_mistakes_stop_start_up() {
     assert_startup_error(
         &dir,
         "worker-1",
-        &[
-            "chimera_workers/worker-1.yaml",
-            "params.max_depth",
-            "integer >= 1",
-        ],
+        &["chimera_workers/worker-1.yaml", "params.max_depth", "integer >= 1"],
     );
 
     let dir = TempDir::copy_of("hybrid-regression");
@@ -402,10 +327,7 @@ fn experiment_mistakes_stop_start_up() {
 
     let dir = TempDir::copy_of("hybrid-regression");
     let env = std::fs::read_to_string(dir.path().join(".env")).unwrap();
-    dir.write(
-        ".env",
-        &format!("{env}CHIMERA_WORKERS_ENDPOINTS_TIMEOUT=soon\n"),
-    );
+    dir.write(".env", &format!("{env}CHIMERA_WORKERS_ENDPOINTS_TIMEOUT=soon\n"));
     assert_startup_error(
         &dir,
         "worker-1",

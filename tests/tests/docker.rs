@@ -49,9 +49,7 @@ fn free_ports(n: usize) -> Vec<u16> {
     let ls: Vec<TcpListener> = (0..n)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
         .collect();
-    ls.iter()
-        .map(|l| l.local_addr().expect("bound").port())
-        .collect()
+    ls.iter().map(|l| l.local_addr().expect("bound").port()).collect()
 }
 
 /// An example copy with its own network name, subnet and host ports.
@@ -134,46 +132,28 @@ fn containers_answer_like_local_processes_and_a_killed_worker_is_named() {
     let _down = Down(dir.path());
     let (ok, out) = xtask(&["up", "--no-build"], dir.path());
     assert!(ok, "{out}");
-    let ids: Vec<String> = compose(dir.path(), &["ps", "-q"])
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let ids: Vec<String> = compose(dir.path(), &["ps", "-q"]).lines().map(str::to_string).collect();
     assert_eq!(ids.len(), 4, "three workers and the master");
 
-    let client = Client::new(
-        format!("http://127.0.0.1:{master_port}"),
-        Duration::from_secs(60),
-    );
+    let client = Client::new(format!("http://127.0.0.1:{master_port}"), Duration::from_secs(60));
     let fit = client.fit("aggregation").expect("fit in containers");
     assert_eq!(fit.workers.len(), 3);
     let req = request(dir.path());
-    let in_docker = client
-        .predict("aggregation", &req)
-        .expect("predict in containers");
+    let in_docker = client.predict("aggregation", &req).expect("predict in containers");
 
     // The same experiment as in-process servers: the same seeds give the same answer.
     let local = Cluster::start(dir.path());
     local.client().fit("aggregation").expect("local fit");
-    let on_loopback: PredictResponse = local
-        .client()
-        .predict("aggregation", &req)
-        .expect("local predict");
+    let on_loopback: PredictResponse = local.client().predict("aggregation", &req).expect("local predict");
     assert_eq!(in_docker, on_loopback);
 
     // Kill one worker through Compose: predict still answers, quickly, and names it.
     compose(dir.path(), &["kill", "worker-2"]);
     let started = Instant::now();
-    let answer = client
-        .predict("aggregation", &req)
-        .expect("predict with a dead worker");
+    let answer = client.predict("aggregation", &req).expect("predict with a dead worker");
     let took = started.elapsed();
     assert!(took < Duration::from_secs(5), "a dead worker cost {took:?}");
-    assert_eq!(
-        answer.failed_workers.len(),
-        1,
-        "{:?}",
-        answer.failed_workers
-    );
+    assert_eq!(answer.failed_workers.len(), 1, "{:?}", answer.failed_workers);
     assert_eq!(answer.failed_workers[0].name, "worker-2");
 
     let (ok, out) = xtask(&["down", "--volumes"], dir.path());
@@ -181,10 +161,7 @@ fn containers_answer_like_local_processes_and_a_killed_worker_is_named() {
     for id in &ids {
         assert!(!exists("container", id), "container {id} is left behind");
     }
-    assert!(
-        !exists("network", &network),
-        "network {network} is left behind"
-    );
+    assert!(!exists("network", &network), "network {network} is left behind");
 }
 
 #[test]

@@ -49,13 +49,7 @@ fn pids(dir: &Path) -> Vec<i32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(state).into_iter().flatten().flatten() {
         if e.path().extension().is_some_and(|x| x == "pid") {
-            out.push(
-                std::fs::read_to_string(e.path())
-                    .unwrap()
-                    .trim()
-                    .parse()
-                    .unwrap(),
-            );
+            out.push(std::fs::read_to_string(e.path()).unwrap().trim().parse().unwrap());
         }
     }
     out
@@ -85,10 +79,7 @@ fn up_is_idempotent_restarts_what_changed_and_down_leaves_nothing() {
     assert!(ok, "{out}");
     assert!(out.contains("4 node(s) started"), "{out}");
 
-    let client = Client::new(
-        format!("http://127.0.0.1:{}", p[3]),
-        Duration::from_secs(60),
-    );
+    let client = Client::new(format!("http://127.0.0.1:{}", p[3]), Duration::from_secs(60));
     client.fit("aggregation").expect("fit");
     let x = Csv::read(&dir.path().join("test/X_test.csv"));
     let answer = client
@@ -103,10 +94,7 @@ fn up_is_idempotent_restarts_what_changed_and_down_leaves_nothing() {
     assert_eq!(answer.y_pred_rows.len(), x.rows.len());
 
     let (ok, out) = xtask(&["up", "--local", "--no-build"], dir.path());
-    assert!(
-        ok && out.contains("0 node(s) started, 4 already running"),
-        "{out}"
-    );
+    assert!(ok && out.contains("0 node(s) started, 4 already running"), "{out}");
 
     // A dead worker is started again, and only it.
     let w2: i32 = std::fs::read_to_string(dir.path().join(".chimera/local/worker-2.pid"))
@@ -131,10 +119,7 @@ fn up_is_idempotent_restarts_what_changed_and_down_leaves_nothing() {
     assert_eq!(before.len(), 4);
     let (ok, out) = xtask(&["down"], dir.path());
     assert!(ok && out.contains("stopped 4 node(s)"), "{out}");
-    assert!(
-        before.iter().all(|&pid| !alive(pid)),
-        "every process is gone"
-    );
+    assert!(before.iter().all(|&pid| !alive(pid)), "every process is gone");
     assert!(!client.healthy());
 }
 

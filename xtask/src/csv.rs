@@ -33,20 +33,15 @@ pub fn numbers(table: &Table, path: &Path) -> Result<Vec<Vec<f64>>, String> {
         .map(|(i, row)| {
             row.iter()
                 .map(|c| {
-                    c.parse::<f64>().map_err(|_| {
-                        format!("{}: line {}: {c:?} is not a number", path.display(), i + 2)
-                    })
+                    c.parse::<f64>()
+                        .map_err(|_| format!("{}: line {}: {c:?} is not a number", path.display(), i + 2))
                 })
                 .collect()
         })
         .collect()
 }
 
-pub fn write(
-    path: &Path,
-    header: &[String],
-    rows: impl Iterator<Item = Vec<String>>,
-) -> Result<(), String> {
+pub fn write(path: &Path, header: &[String], rows: impl Iterator<Item = Vec<String>>) -> Result<(), String> {
     let mut out = header.join(",");
     out.push('\n');
     for row in rows {

@@ -10,7 +10,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub const EXAMPLES: &[&str] = &["bagging-classification", "hybrid-regression"];
+pub const EXAMPLES: &[&str] = &[
+    "bagging-classification",
+    "hybrid-regression",
+    "sgd-regression",
+    "sgd-classification",
+];
 
 /// Stops the cluster of `dir` when dropped, so an error or a panic never leaves it running.
 struct Running(PathBuf);
@@ -59,17 +64,14 @@ pub fn run(examples: &[String], use_docker: bool) -> Result<(), String> {
 fn copy_example(name: &str) -> Result<PathBuf, String> {
     let from = workspace::root().join("examples").join(name);
     if !from.exists() {
-        return Err(format!(
-            "no example {name:?}; the examples are {EXAMPLES:?}"
-        ));
+        return Err(format!("no example {name:?}; the examples are {EXAMPLES:?}"));
     }
     let to = workspace::target_dir().join("chimera-demo").join(name);
     if to.exists() {
         stop(&to);
     }
     let _ = std::fs::remove_dir_all(&to);
-    copy_dir(&from, &to)
-        .map_err(|e| format!("copying {} to {}: {e}", from.display(), to.display()))?;
+    copy_dir(&from, &to).map_err(|e| format!("copying {} to {}: {e}", from.display(), to.display()))?;
     Ok(to)
 }
 
@@ -121,11 +123,13 @@ fn run_one(name: &str, dir: &Path, use_docker: bool) -> Result<(), String> {
     );
     let started = Instant::now();
     let fit = client.fit(kind)?;
-    println!(
-        "fit: {} in {:.3} s",
-        fit.fit,
-        started.elapsed().as_secs_f64()
-    );
+    println!("fit: {} in {:.3} s", fit.fit, started.elapsed().as_secs_f64());
+    if let Some(t) = &fit.training {
+        println!(
+            "  {} rounds, stopped by {}, final loss {:.6}",
+            t.rounds, t.stop_reason, t.final_loss
+        );
+    }
     println!("  {:<12} {:>8} {:>10}", "worker", "outcome", "seconds");
     for w in &fit.workers {
         println!(
@@ -133,10 +137,7 @@ fn run_one(name: &str, dir: &Path, use_docker: bool) -> Result<(), String> {
             w.name,
             w.outcome.as_str(),
             w.seconds,
-            w.error
-                .as_deref()
-                .map(|e| format!("  {e}"))
-                .unwrap_or_default()
+            w.error.as_deref().map(|e| format!("  {e}")).unwrap_or_default()
         );
     }
 
@@ -154,11 +155,7 @@ fn run_one(name: &str, dir: &Path, use_docker: bool) -> Result<(), String> {
     let truth: Vec<&str> = y.rows.iter().map(|r| r[0].as_str()).collect();
     match (&answer.y_pred_labels, &answer.y_pred_rows) {
         (Some(labels), _) => {
-            let hits = labels
-                .iter()
-                .zip(&truth)
-                .filter(|(p, t)| p.to_string() == **t)
-                .count();
+            let hits = labels.iter().zip(&truth).filter(|(p, t)| p.to_string() == **t).count();
             println!(
                 "predict {} held-out rows in {seconds:.3} s: accuracy {:.3}",
                 truth.len(),
@@ -166,10 +163,7 @@ fn run_one(name: &str, dir: &Path, use_docker: bool) -> Result<(), String> {
             );
         }
         (None, PredRows::Values(pred)) => {
-            let t: Vec<f64> = truth
-                .iter()
-                .map(|v| v.parse().unwrap_or(f64::NAN))
-                .collect();
+            let t: Vec<f64> = truth.iter().map(|v| v.parse().unwrap_or(f64::NAN)).collect();
             println!(
                 "predict {} held-out rows in {seconds:.3} s: R² {:.3}",
                 t.len(),
@@ -179,10 +173,7 @@ fn run_one(name: &str, dir: &Path, use_docker: bool) -> Result<(), String> {
         _ => return Err("the master answered neither labels nor values".into()),
     }
     if !answer.failed_workers.is_empty() {
-        println!(
-            "workers that did not contribute: {:?}",
-            answer.failed_workers
-        );
+        println!("workers that did not contribute: {:?}", answer.failed_workers);
     }
     Ok(())
 }

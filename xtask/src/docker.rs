@@ -72,9 +72,7 @@ pub fn compose_command() -> Result<Vec<String>, String> {
 fn compose(dir: &Path) -> Result<Command, String> {
     let parts = compose_command()?;
     let mut cmd = Command::new(&parts[0]);
-    cmd.args(&parts[1..])
-        .current_dir(dir)
-        .args(["-f", COMPOSE_FILE]);
+    cmd.args(&parts[1..]).current_dir(dir).args(["-f", COMPOSE_FILE]);
     Ok(cmd)
 }
 
@@ -186,7 +184,11 @@ fn wait_healthy(dir: &Path, limit: Duration) -> Result<(), String> {
         let ids = container_ids(dir)?;
         let out = run_ok(
             Command::new("docker")
-                .args(["inspect", "--format", "{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}"])
+                .args([
+                    "inspect",
+                    "--format",
+                    "{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}",
+                ])
                 .args(&ids),
         )?;
         let mut waiting = Vec::new();

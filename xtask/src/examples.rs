@@ -24,18 +24,9 @@ fn wine() -> Wine {
         .iter()
         .map(|n| n.trim().to_lowercase().replace([' ', '-'], "_"))
         .collect();
-    let rows = ds
-        .records()
-        .rows()
-        .into_iter()
-        .map(|r| r.to_vec())
-        .collect();
+    let rows = ds.records().rows().into_iter().map(|r| r.to_vec()).collect();
     let quality = ds.targets().iter().copied().collect();
-    Wine {
-        columns,
-        rows,
-        quality,
-    }
+    Wine { columns, rows, quality }
 }
 
 /// Shuffled train and test row indices.
@@ -59,8 +50,7 @@ fn write_xy(
     csv::write(
         &dir.join(x_name),
         &w.columns,
-        rows.iter()
-            .map(|&i| w.rows[i].iter().map(|&v| csv::num(v)).collect()),
+        rows.iter().map(|&i| w.rows[i].iter().map(|&v| csv::num(v)).collect()),
     )?;
     csv::write(
         &dir.join(y_name),
@@ -86,15 +76,9 @@ pub fn write_all(examples: &Path) -> Result<(), String> {
             good_or_bad(w.quality[i])
         })?;
     }
-    write_xy(
-        &dir.join("test"),
-        "X_test.csv",
-        "y_test.csv",
-        &w,
-        &test,
-        "label",
-        |i| good_or_bad(w.quality[i]),
-    )?;
+    write_xy(&dir.join("test"), "X_test.csv", "y_test.csv", &w, &test, "label", |i| {
+        good_or_bad(w.quality[i])
+    })?;
     eprintln!(
         "wrote {} ({} train rows on each of 3 workers, {} test rows)",
         dir.display(),
@@ -108,15 +92,9 @@ pub fn write_all(examples: &Path) -> Result<(), String> {
     for (k, name) in ["worker-1", "worker-2", "worker-3"].iter().enumerate() {
         let shard: Vec<usize> = train.iter().copied().skip(k).step_by(shards).collect();
         let d = dir.join("chimera_train_data").join(name);
-        write_xy(
-            &d,
-            "X_train.csv",
-            "y_train.csv",
-            &w,
-            &shard,
-            "quality",
-            |i| w.quality[i].to_string(),
-        )?;
+        write_xy(&d, "X_train.csv", "y_train.csv", &w, &shard, "quality", |i| {
+            w.quality[i].to_string()
+        })?;
     }
     write_xy(
         &dir.join("test"),
@@ -133,5 +111,55 @@ pub fn write_all(examples: &Path) -> Result<(), String> {
         train.len() / shards,
         test.len()
     );
+    Ok(())
+}
+
+/// The data-parallel examples use the exact 80/20 split of the benchmark (scikit-learn's
+/// `train_test_split(test_size=0.2, random_state=42)`), kept in `tests/data/winequality_red`,
+/// so their quality can be compared with the published single-node figures.
+pub fn write_sgd(examples: &Path, split: &Path) -> Result<(), String> {
+    let x_train = csv::read(&split.join("X_train.csv"))?;
+    let y_train = csv::read(&split.join("y_train.csv"))?;
+    let x_test = csv::read(&split.join("X_test.csv"))?;
+    let y_test = csv::read(&split.join("y_test.csv"))?;
+    let quality = |t: &csv::Table, i: usize| t.rows[i][0].clone();
+    let good = |t: &csv::Table, i: usize| good_or_bad(t.rows[i][0].parse::<f64>().unwrap_or(0.0) as usize);
+    for (name, target, label) in [
+        (
+            "sgd-regression",
+            "quality",
+            &quality as &dyn Fn(&csv::Table, usize) -> String,
+        ),
+        ("sgd-classification", "label", &good),
+    ] {
+        let dir = examples.join(name);
+        let shards = 2;
+        for k in 0..shards {
+            let rows: Vec<usize> = (k..x_train.rows.len()).step_by(shards).collect();
+            let d = dir.join("chimera_train_data").join(format!("worker-{}", k + 1));
+            csv::write(
+                &d.join("X_train.csv"),
+                &x_train.header,
+                rows.iter().map(|&i| x_train.rows[i].clone()),
+            )?;
+            csv::write(
+                &d.join("y_train.csv"),
+                &[target.to_string()],
+                rows.iter().map(|&i| vec![label(&y_train, i)]),
+            )?;
+        }
+        let t = dir.join("test");
+        csv::write(&t.join("X_test.csv"), &x_test.header, x_test.rows.iter().cloned())?;
+        csv::write(
+            &t.join("y_test.csv"),
+            &[target.to_string()],
+            (0..y_test.rows.len()).map(|i| vec![label(&y_test, i)]),
+        )?;
+        eprintln!(
+            "wrote {} (2 shards of the benchmark split, {} test rows)",
+            dir.display(),
+            x_test.rows.len()
+        );
+    }
     Ok(())
 }

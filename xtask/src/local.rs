@@ -71,10 +71,7 @@ pub fn nodes(exp: &Experiment) -> Vec<Node> {
             ("CHIMERA_EXPERIMENT_DIR".into(), dir),
             ("CHIMERA_NODE_NAME".into(), "master".into()),
             ("CHIMERA_LISTEN_HOST".into(), "127.0.0.1".into()),
-            (
-                "CHIMERA_LISTEN_PORT".into(),
-                exp.env.master_port.to_string(),
-            ),
+            ("CHIMERA_LISTEN_PORT".into(), exp.env.master_port.to_string()),
             (
                 "CHIMERA_WORKERS_URLS".into(),
                 serde_json::to_string(&urls).expect("strings serialize"),
@@ -129,10 +126,7 @@ fn read_pid(path: &Path) -> Option<i32> {
 }
 
 fn health_client(port: u16) -> Client {
-    Client::new(
-        format!("http://127.0.0.1:{port}"),
-        Duration::from_millis(500),
-    )
+    Client::new(format!("http://127.0.0.1:{port}"), Duration::from_millis(500))
 }
 
 /// The last lines a node printed: where its start-up error is.
@@ -161,8 +155,7 @@ pub fn up(exp: &Experiment) -> Result<Vec<String>, String> {
             stop_pid(pid);
         }
         let out_path = state.join(format!("{}.out", node.name));
-        let out =
-            fs::File::create(&out_path).map_err(|e| format!("{}: {e}", out_path.display()))?;
+        let out = fs::File::create(&out_path).map_err(|e| format!("{}: {e}", out_path.display()))?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
         let binary = workspace::bin(node.binary);
         let child = Command::new(&binary)
@@ -187,11 +180,7 @@ pub fn up(exp: &Experiment) -> Result<Vec<String>, String> {
     Ok(started.into_iter().map(|(n, _)| n.name).collect())
 }
 
-fn wait_healthy(
-    state: &Path,
-    started: &mut [(Node, Child)],
-    limit: Duration,
-) -> Result<(), String> {
+fn wait_healthy(state: &Path, started: &mut [(Node, Child)], limit: Duration) -> Result<(), String> {
     let deadline = Instant::now() + limit;
     let mut pending: Vec<usize> = (0..started.len()).collect();
     while !pending.is_empty() {
@@ -215,10 +204,7 @@ fn wait_healthy(
             break;
         }
         if Instant::now() > deadline {
-            let names: Vec<&str> = pending
-                .iter()
-                .map(|&i| started[i].0.name.as_str())
-                .collect();
+            let names: Vec<&str> = pending.iter().map(|&i| started[i].0.name.as_str()).collect();
             return Err(format!(
                 "not healthy after {limit:?}: {names:?}; see {}",
                 state.display()
@@ -255,12 +241,7 @@ pub fn down(dir: &Path) -> Vec<String> {
         if path.extension().is_some_and(|e| e == "pid") {
             if let Some(pid) = read_pid(&path).filter(|&p| alive(p)) {
                 stop_pid(pid);
-                stopped.push(
-                    path.file_stem()
-                        .unwrap_or_default()
-                        .to_string_lossy()
-                        .into_owned(),
-                );
+                stopped.push(path.file_stem().unwrap_or_default().to_string_lossy().into_owned());
             }
             let _ = fs::remove_file(&path);
         }

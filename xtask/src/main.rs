@@ -13,10 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "cargo xtask",
-    about = "Chimera's tasks: run experiments, clusters and tests"
-)]
+#[command(name = "cargo xtask", about = "Chimera's tasks: run experiments, clusters and tests")]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -118,10 +115,7 @@ fn run(cmd: Cmd) -> Result<(), String> {
             };
             demo::run(&chosen, use_docker)
         }
-        Cmd::Compose {
-            dir,
-            with_prometheus,
-        } => {
+        Cmd::Compose { dir, with_prometheus } => {
             let exp = load(&dir)?;
             let path = docker::write_compose(&exp, with_prometheus)?;
             println!("wrote {}", path.display());
@@ -137,11 +131,7 @@ fn run(cmd: Cmd) -> Result<(), String> {
             }
             Ok(())
         }
-        Cmd::Up {
-            dir,
-            local,
-            no_build,
-        } => {
+        Cmd::Up { dir, local, no_build } => {
             let exp = load(&dir)?;
             if !local {
                 let took = docker::up(&exp, no_build)?;
@@ -175,7 +165,11 @@ fn run(cmd: Cmd) -> Result<(), String> {
             println!("stopped {} node(s): {}", stopped.len(), stopped.join(", "));
             Ok(())
         }
-        Cmd::Examples => examples::write_all(&workspace::root().join("examples")),
+        Cmd::Examples => {
+            let root = workspace::root();
+            examples::write_all(&root.join("examples"))?;
+            examples::write_sgd(&root.join("examples"), &root.join("tests/data/winequality_red"))
+        }
         Cmd::Test { args } => test(&args),
     }
 }

@@ -37,7 +37,9 @@ pub fn cargo() -> Command {
 
 /// Builds `chimera-master` and `chimera-worker` (a no-op when they are fresh).
 pub fn build_binaries() -> Result<(), String> {
-    eprintln!("building chimera-master and chimera-worker (release, static; the first build takes several minutes) ...");
+    eprintln!(
+        "building chimera-master and chimera-worker (release, static; the first build takes several minutes) ..."
+    );
     let status = cargo()
         .args([
             "build",
@@ -61,9 +63,7 @@ pub fn experiment_dir(dir: &Path) -> Result<PathBuf, String> {
     let abs = if dir.is_absolute() {
         dir.to_path_buf()
     } else {
-        std::env::current_dir()
-            .map_err(|e| e.to_string())?
-            .join(dir)
+        std::env::current_dir().map_err(|e| e.to_string())?.join(dir)
     };
     if !abs.join("chimera_master.yaml").exists() {
         return Err(format!(

@@ -53,10 +53,7 @@ fn regression(
 }
 
 /// One worker's probabilities over its own classes, or `None` when the answer is unusable.
-fn worker_probabilities(
-    n_rows: usize,
-    answer: &PredictResponse,
-) -> Result<(Vec<Label>, Vec<Vec<f64>>), String> {
+fn worker_probabilities(n_rows: usize, answer: &PredictResponse) -> Result<(Vec<Label>, Vec<Vec<f64>>), String> {
     let classes = answer
         .classes
         .clone()
@@ -75,19 +72,11 @@ fn worker_probabilities(
         .as_ref()
         .ok_or("answered neither probabilities nor labels")?;
     if labels.len() != n_rows {
-        return Err(format!(
-            "answered {} labels (expected {n_rows})",
-            labels.len()
-        ));
+        return Err(format!("answered {} labels (expected {n_rows})", labels.len()));
     }
     let one_hot = labels
         .iter()
-        .map(|l| {
-            classes
-                .iter()
-                .map(|c| f64::from(u8::from(c == l)))
-                .collect()
-        })
+        .map(|l| classes.iter().map(|c| f64::from(u8::from(c == l))).collect())
         .collect();
     Ok((classes, one_hot))
 }
@@ -118,11 +107,7 @@ fn classification(
     for (worker_classes, p) in &usable {
         let slots: Vec<usize> = worker_classes
             .iter()
-            .map(|c| {
-                classes
-                    .binary_search(c)
-                    .expect("the union holds every class")
-            })
+            .map(|c| classes.binary_search(c).expect("the union holds every class"))
             .collect();
         for (row, worker_row) in proba.iter_mut().zip(p) {
             for (&slot, &v) in slots.iter().zip(worker_row) {
@@ -138,10 +123,7 @@ fn classification(
             let best = row
                 .iter()
                 .enumerate()
-                .fold(
-                    (0, f64::NEG_INFINITY),
-                    |b, (i, &v)| if v > b.1 { (i, v) } else { b },
-                );
+                .fold((0, f64::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
             classes[best.0].clone()
         })
         .collect();
@@ -190,10 +172,7 @@ mod tests {
         let out = combine(
             TaskKind::Regression,
             2,
-            vec![
-                ("a".into(), values(&[1.0, 2.0])),
-                ("b".into(), values(&[3.0, 6.0])),
-            ],
+            vec![("a".into(), values(&[1.0, 2.0])), ("b".into(), values(&[3.0, 6.0]))],
             &mut failed,
         )
         .unwrap();
@@ -207,10 +186,7 @@ mod tests {
         let out = combine(
             TaskKind::Regression,
             2,
-            vec![
-                ("a".into(), values(&[1.0, 2.0])),
-                ("b".into(), values(&[3.0])),
-            ],
+            vec![("a".into(), values(&[1.0, 2.0])), ("b".into(), values(&[3.0]))],
             &mut failed,
         )
         .unwrap();
@@ -231,14 +207,9 @@ mod tests {
             &mut failed,
         )
         .unwrap();
-        assert_eq!(
-            out.classes,
-            Some(vec![Label::Int(3), Label::Int(5), Label::Int(8)])
-        );
+        assert_eq!(out.classes, Some(vec![Label::Int(3), Label::Int(5), Label::Int(8)]));
         let p = &out.y_pred_proba.unwrap()[0];
-        assert!(
-            (p[0] - 0.4).abs() < 1e-12 && (p[1] - 0.3).abs() < 1e-12 && (p[2] - 0.3).abs() < 1e-12
-        );
+        assert!((p[0] - 0.4).abs() < 1e-12 && (p[1] - 0.3).abs() < 1e-12 && (p[2] - 0.3).abs() < 1e-12);
         assert_eq!(out.y_pred_labels, Some(vec![Label::Int(3)]));
         assert_eq!(out.y_pred_rows, PredRows::Labels(vec![Label::Int(3)]));
     }
@@ -254,9 +225,7 @@ mod tests {
             &mut vec![],
         )
         .unwrap();
-        let PredRows::Values(v) = out.y_pred_rows else {
-            panic!()
-        };
+        let PredRows::Values(v) = out.y_pred_rows else { panic!() };
         assert!((v[0] - 0.2).abs() < 1e-12 && (v[1] - 0.7).abs() < 1e-12);
         assert_eq!(out.y_pred_labels, Some(vec![Label::Int(0), Label::Int(1)]));
     }

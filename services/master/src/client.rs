@@ -139,10 +139,7 @@ async fn once(
         None => client.get(url).send().await,
     };
     let mut response = sent.map_err(|e| match e {
-        SendRequestError::Timeout => (
-            Outcome::Timeout,
-            format!("no answer within {:?}", settings.timeout),
-        ),
+        SendRequestError::Timeout => (Outcome::Timeout, format!("no answer within {:?}", settings.timeout)),
         SendRequestError::Connect(ConnectError::Timeout) => (
             Outcome::Timeout,
             format!("could not connect within {:?}", settings.connect_timeout),
@@ -161,9 +158,6 @@ async fn once(
 fn describe_error(status: u16, body: &[u8]) -> String {
     match serde_json::from_slice::<ErrorBody>(body) {
         Ok(b) => format!("{status} {}: {}", b.details.error_message, b.message),
-        Err(_) => format!(
-            "{status}: {}",
-            String::from_utf8_lossy(&body[..body.len().min(200)])
-        ),
+        Err(_) => format!("{status}: {}", String::from_utf8_lossy(&body[..body.len().min(200)])),
     }
 }

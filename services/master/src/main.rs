@@ -50,19 +50,15 @@ fn serve(dir: PathBuf) {
     for w in &exp.warnings {
         tracing::warn!("{w}");
     }
-    let addr = exp
-        .source
-        .listen(exp.env.master_port)
-        .unwrap_or_else(|e| fail(e));
-    let listener =
-        TcpListener::bind(addr).unwrap_or_else(|e| fail(format!("cannot listen on {addr}: {e}")));
+    let addr = exp.source.listen(exp.env.master_port).unwrap_or_else(|e| fail(e));
+    let listener = TcpListener::bind(addr).unwrap_or_else(|e| fail(format!("cannot listen on {addr}: {e}")));
     tracing::info!(kind = exp.master.kind_name(), %addr, workers = exp.workers.len(), "master listening");
     state.logs.status(
         "INFO",
         &format!("master ({}) listening on {addr}", exp.master.kind_name()),
     );
-    let result = actix_web::rt::System::new()
-        .block_on(async move { chimera_master::startup::build(state, listener)?.await });
+    let result =
+        actix_web::rt::System::new().block_on(async move { chimera_master::startup::build(state, listener)?.await });
     if let Err(e) = result {
         fail(format!("server stopped: {e}"));
     }

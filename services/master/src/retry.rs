@@ -36,10 +36,7 @@ mod tests {
 
     #[test]
     fn retries_stop_at_the_limit() {
-        assert!(
-            !should_retry(Attempt::NoAnswer, 1, 0),
-            "the seed's default is no retry"
-        );
+        assert!(!should_retry(Attempt::NoAnswer, 1, 0), "the seed's default is no retry");
         assert!(should_retry(Attempt::NoAnswer, 1, 2));
         assert!(should_retry(Attempt::NoAnswer, 2, 2));
         assert!(!should_retry(Attempt::NoAnswer, 3, 2));

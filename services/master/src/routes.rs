@@ -5,9 +5,7 @@ use crate::client::{self, CallResult};
 use crate::startup::{FitState, MasterState};
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chimera_shared::api::{
-    paths, FailedWorker, FitResponse, Outcome, PredictRequest, PredictResponse, WorkerReport,
-};
+use chimera_shared::api::{paths, FailedWorker, FitResponse, Outcome, PredictRequest, PredictResponse, WorkerReport};
 use chimera_shared::config::MasterSpec;
 use chimera_shared::logs::Side;
 use chimera_shared::service::{self, parse_json, read_body};
@@ -21,17 +19,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(paths::METRICS, web::get().to(service::metrics_endpoint))
         .route(paths::STATUS, web::get().to(status))
         .route(paths::AGGREGATION_FIT, web::post().to(aggregation_fit))
-        .route(
-            paths::AGGREGATION_PREDICT,
-            web::post().to(aggregation_predict),
-        )
-        .route(
-            paths::PARAMETER_SERVER_FIT,
-            web::post().to(parameter_server),
-        )
+        .route(paths::AGGREGATION_PREDICT, web::post().to(aggregation_predict))
+        .route(paths::PARAMETER_SERVER_FIT, web::post().to(parameter_server_fit))
         .route(
             paths::PARAMETER_SERVER_PREDICT,
-            web::post().to(parameter_server),
+            web::post().to(parameter_server_predict),
         );
 }
 
@@ -40,9 +32,15 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn status(state: web::Data<MasterState>) -> HttpResponse {
+    let progress = state.progress();
     HttpResponse::Ok().json(serde_json::json!({
         "kind": state.spec.kind_name(),
         "state": state.fit_state(),
+        "round": progress.round,
+        "max_iter": progress.max_iter,
+        "last_loss": progress.last_loss,
+        "loss_history": progress.loss_history,
+        "stop_reason": progress.stop_reason,
         "workers": state.workers.iter().map(|w| serde_json::json!({"name": w.name, "url": w.url})).collect::<Vec<_>>(),
     }))
 }
@@ -51,9 +49,7 @@ async fn status(state: web::Data<MasterState>) -> HttpResponse {
 fn record_latency(state: &MasterState, req: &HttpRequest, started: Instant) {
     let info = req.connection_info();
     let url = format!("{}://{}{}", info.scheme(), info.host(), req.path());
-    state
-        .logs
-        .latency(&url, Side::Master, started.elapsed().as_secs_f64());
+    state.logs.latency(&url, Side::Master, started.elapsed().as_secs_f64());
 }
 
 fn require_kind(state: &MasterState, kind: &str, path: &str) -> Result<(), ApiError> {
@@ -71,12 +67,7 @@ fn require_kind(state: &MasterState, kind: &str, path: &str) -> Result<(), ApiEr
 }
 
 /// Sends the same request to every worker at once.
-async fn fan_out(
-    state: &MasterState,
-    client: &awc::Client,
-    path: &str,
-    body: Option<Bytes>,
-) -> Vec<CallResult> {
+async fn fan_out(state: &MasterState, client: &awc::Client, path: &str, body: Option<Bytes>) -> Vec<CallResult> {
     join_all(
         state
             .workers
@@ -107,13 +98,7 @@ async fn aggregation_fit(
         &format!("aggregation fit started on {} workers", state.workers.len()),
     );
     metrics::counter!("chimera_fits_started_total").increment(1);
-    let results = fan_out(
-        &state,
-        &client,
-        paths::MODEL_FIT,
-        Some(Bytes::from_static(b"{}")),
-    )
-    .await;
+    let results = fan_out(&state, &client, paths::MODEL_FIT, Some(Bytes::from_static(b"{}"))).await;
     let reports: Vec<WorkerReport> = state
         .workers
         .iter()
@@ -128,11 +113,7 @@ async fn aggregation_fit(
     for r in &reports {
         let line = match &r.error {
             None => format!("worker {} fitted in {:.4} s", r.name, r.seconds),
-            Some(e) => format!(
-                "worker {} failed to fit ({}): {e}",
-                r.name,
-                r.outcome.as_str()
-            ),
+            Some(e) => format!("worker {} failed to fit ({}): {e}", r.name, r.outcome.as_str()),
         };
         state
             .logs
@@ -156,17 +137,12 @@ async fn aggregation_fit(
         ));
     }
     state.set_fit_state(FitState::Fitted);
-    state
-        .fitted_once
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    state.fitted_once.store(true, std::sync::atomic::Ordering::SeqCst);
     metrics::counter!("chimera_fits_succeeded_total").increment(1);
     let ok = reports.iter().filter(|r| r.outcome == Outcome::Ok).count();
     state.logs.status(
         "INFO",
-        &format!(
-            "aggregation fit finished: {ok} of {} workers fitted",
-            reports.len()
-        ),
+        &format!("aggregation fit finished: {ok} of {} workers fitted", reports.len()),
     );
     let mut answer = FitResponse::ok();
     answer.workers = reports;
@@ -178,7 +154,10 @@ fn no_worker_error(what: &str, errors: &[(String, String)]) -> ApiError {
     let detail: Vec<String> = errors.iter().map(|(n, e)| format!("{n}: {e}")).collect();
     ApiError::unavailable(
         "no_worker_available",
-        format!("no worker could {what}; {}. Check that the workers are up (`cargo xtask status`) and read their logs", detail.join("; ")),
+        format!(
+            "no worker could {what}; {}. Check that the workers are up (`cargo xtask status`) and read their logs",
+            detail.join("; ")
+        ),
     )
 }
 
@@ -238,31 +217,109 @@ async fn aggregation_predict(
             Ok(HttpResponse::Ok().json(answer))
         }
         // Every worker refused the request itself (an unknown column, say): the client's mistake.
-        None if !client_errors.is_empty() && client_errors.len() == failed.len() => {
-            Err(client_errors.swap_remove(0))
-        }
+        None if !client_errors.is_empty() && client_errors.len() == failed.len() => Err(client_errors.swap_remove(0)),
         None => Err(no_worker_error(
             "predict",
-            &failed
-                .into_iter()
-                .map(|f| (f.name, f.error))
-                .collect::<Vec<_>>(),
+            &failed.into_iter().map(|f| (f.name, f.error)).collect::<Vec<_>>(),
         )),
     }
 }
 
-/// The parameter server's endpoints on a master of the other kind.
-async fn parameter_server(
+/// Clears `Fitting` however a fit ends (an error, or a client that went away mid-fit).
+struct FitGuard<'a>(&'a MasterState, bool);
+
+impl Drop for FitGuard<'_> {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.set_fit_state(if self.0.has_model() {
+                FitState::Fitted
+            } else {
+                FitState::Failed
+            });
+        }
+    }
+}
+
+async fn parameter_server_fit(
     req: HttpRequest,
     state: web::Data<MasterState>,
+    client: web::Data<awc::Client>,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    require_kind(&state, "parameter-server", req.path())?;
-    match &state.spec {
-        MasterSpec::ParameterServer(_) => Err(ApiError::new(
-            501,
-            "not_implemented",
-            "the parameter server is not built yet in this version of Chimera",
-        )),
-        MasterSpec::Aggregation => Err(ApiError::internal("unreachable kind")),
+    let started = Instant::now();
+    require_kind(&state, "parameter-server", paths::PARAMETER_SERVER_FIT)?;
+    let MasterSpec::ParameterServer(spec) = &state.spec else {
+        return Err(ApiError::internal("a parameter-server route on another kind of master"));
+    };
+    let body = read_body(body, state.max_body_bytes).await?;
+    service::check_empty_fit_body(&body)?;
+    if state.begin_fit().is_none() {
+        return Err(ApiError::conflict(
+            "fit_in_progress",
+            "a fit is already running; watch it at GET /v1/chimera/status",
+        ));
     }
+    let mut guard = FitGuard(&state, false);
+    state.logs.status(
+        "INFO",
+        &format!(
+            "parameter-server fit started: up to {} rounds on {} workers",
+            spec.max_iter,
+            state.workers.len()
+        ),
+    );
+    metrics::counter!("chimera_fits_started_total").increment(1);
+    let result = crate::parameter_server::fit(&state, &client, spec).await;
+    record_latency(&state, &req, started);
+    match result {
+        Ok((model, answer)) => {
+            *state.model.write().unwrap_or_else(|p| p.into_inner()) = Some(std::sync::Arc::new(model));
+            state.fitted_once.store(true, std::sync::atomic::Ordering::SeqCst);
+            state.set_fit_state(FitState::Fitted);
+            guard.1 = true;
+            metrics::counter!("chimera_fits_succeeded_total").increment(1);
+            if let Some(t) = &answer.training {
+                state.logs.status(
+                    "INFO",
+                    &format!(
+                        "parameter-server fit finished: {} rounds, stop: {}, loss {:.6}",
+                        t.rounds, t.stop_reason, t.final_loss
+                    ),
+                );
+            }
+            Ok(HttpResponse::Ok().json(answer))
+        }
+        Err(e) => {
+            metrics::counter!("chimera_fits_failed_total").increment(1);
+            state
+                .logs
+                .status("ERROR", &format!("parameter-server fit failed: {}", e.message));
+            Err(e)
+        }
+    }
+}
+
+async fn parameter_server_predict(
+    req: HttpRequest,
+    state: web::Data<MasterState>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    require_kind(&state, "parameter-server", paths::PARAMETER_SERVER_PREDICT)?;
+    let body = read_body(body, state.max_body_bytes).await?;
+    let request: PredictRequest = parse_json(&body)?;
+    predict::check_request(&request)?;
+    let model = state.model.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let Some(model) = model else {
+        return Err(ApiError::conflict(
+            "not_fitted",
+            format!(
+                "the parameter server has no model yet: call POST {} first",
+                paths::PARAMETER_SERVER_FIT
+            ),
+        ));
+    };
+    let answer = model.predict(&request)?;
+    record_latency(&state, &req, started);
+    Ok(HttpResponse::Ok().json(answer))
 }

@@ -2,6 +2,7 @@
 //! `build` serves on a listener the caller chose (a fixed port, or port 0 in tests).
 
 use crate::client::{self, CallSettings, WorkerRef};
+use crate::parameter_server::{LinearModel, Progress};
 use crate::routes;
 use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpServer};
@@ -11,7 +12,7 @@ use chimera_shared::service;
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// Where the master is in its life, as `/v1/chimera/status` reports it.
@@ -34,10 +35,26 @@ pub struct MasterState {
     pub state: Mutex<FitState>,
     /// Set by the first successful fit; predictions are served from then on, refits included.
     pub fitted_once: AtomicBool,
+    /// The parameter server's model, replaced whole when a fit succeeds.
+    pub model: RwLock<Option<Arc<LinearModel>>>,
+    /// The parameter server's live training progress.
+    pub progress: Mutex<Progress>,
     pub max_body_bytes: usize,
 }
 
 impl MasterState {
+    pub fn set_progress(&self, p: Progress) {
+        *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = p;
+    }
+
+    pub fn update_progress(&self, f: impl FnOnce(&mut Progress)) {
+        f(&mut self.progress.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    pub fn progress(&self) -> Progress {
+        self.progress.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     pub fn has_model(&self) -> bool {
         self.fitted_once.load(Ordering::SeqCst)
     }
@@ -84,8 +101,7 @@ pub fn state_from(exp: &Experiment) -> Result<MasterState, String> {
             url: exp.env.worker_url(i),
         })
         .collect();
-    let logs =
-        NodeLogs::open(&exp.log_dir("master")).map_err(|e| format!("cannot open the logs: {e}"))?;
+    let logs = NodeLogs::open(&exp.log_dir("master")).map_err(|e| format!("cannot open the logs: {e}"))?;
     Ok(MasterState {
         spec: exp.master.clone(),
         task,
@@ -99,6 +115,8 @@ pub fn state_from(exp: &Experiment) -> Result<MasterState, String> {
         logs,
         state: Mutex::new(FitState::Idle),
         fitted_once: AtomicBool::new(false),
+        model: RwLock::new(None),
+        progress: Mutex::new(Progress::default()),
         max_body_bytes: exp.env.max_body_bytes,
     })
 }

@@ -30,6 +30,8 @@ pub struct Dataset {
     pub columns: Vec<String>,
     pub x: Array2<f64>,
     pub target: Target,
+    /// The target column's name in `y_train.csv`.
+    pub target_name: String,
 }
 
 impl Dataset {
@@ -86,7 +88,13 @@ pub fn load(dir: &Path, task: TaskKind) -> Result<Dataset, DataError> {
             ),
         ));
     }
-    Ok(Dataset { columns, x, target })
+    let target_name = y_col.name().trim().to_lowercase();
+    Ok(Dataset {
+        columns,
+        x,
+        target,
+        target_name,
+    })
 }
 
 fn read_csv(path: &Path) -> Result<DataFrame, DataError> {
@@ -98,10 +106,7 @@ fn read_csv(path: &Path) -> Result<DataFrame, DataError> {
     }
     let meta = std::fs::metadata(path).map_err(|e| err(path, e.to_string()))?;
     if meta.len() == 0 {
-        return Err(err(
-            path,
-            "is empty; it needs a header row and at least one data row",
-        ));
+        return Err(err(path, "is empty; it needs a header row and at least one data row"));
     }
     let frame = CsvReadOptions::default()
         .with_has_header(true)
@@ -130,31 +135,21 @@ fn explain_polars_error(path: &Path, e: PolarsError) -> DataError {
 /// The first line whose field count differs from the header's, if any.
 fn ragged_line(path: &Path) -> Option<DataError> {
     let text = std::fs::read_to_string(path).ok()?;
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let width = lines.next()?.1.split(',').count();
     lines.find_map(|(i, line)| {
         let fields = line.split(',').count();
         (fields != width).then(|| {
             err(
                 path,
-                format!(
-                    "line {} has {fields} fields but the header has {width}",
-                    i + 1
-                ),
+                format!("line {} has {fields} fields but the header has {width}", i + 1),
             )
         })
     })
 }
 
 fn column_names(frame: &DataFrame, path: &Path) -> Result<Vec<String>, DataError> {
-    let names: Vec<String> = frame
-        .columns()
-        .iter()
-        .map(|c| c.name().trim().to_lowercase())
-        .collect();
+    let names: Vec<String> = frame.columns().iter().map(|c| c.name().trim().to_lowercase()).collect();
     for (i, n) in names.iter().enumerate() {
         if n.is_empty() {
             return Err(err(path, format!("column {} has an empty name", i + 1)));
@@ -185,9 +180,7 @@ fn numeric_column(col: &Column, path: &Path) -> Result<Vec<f64>, DataError> {
         let line = first_null(col).map(|r| r + 2).unwrap_or(0);
         return Err(err(
             path,
-            format!(
-                "line {line}, column {name:?}: the cell is empty; every feature needs a number"
-            ),
+            format!("line {line}, column {name:?}: the cell is empty; every feature needs a number"),
         ));
     }
     if matches!(col.dtype(), DataType::String) {
@@ -213,10 +206,7 @@ fn numeric_column(col: &Column, path: &Path) -> Result<Vec<f64>, DataError> {
             Some(v) => {
                 return Err(err(
                     path,
-                    format!(
-                        "line {}, column {name:?}: {v} is not a finite number",
-                        i + 2
-                    ),
+                    format!("line {}, column {name:?}: {v} is not a finite number", i + 2),
                 ))
             }
             None => {
@@ -247,10 +237,7 @@ fn labels(col: &Column, path: &Path) -> Result<Target, DataError> {
     let name = col.name().to_string();
     if col.null_count() > 0 {
         let line = first_null(col).map(|r| r + 2).unwrap_or(0);
-        return Err(err(
-            path,
-            format!("line {line}, column {name:?}: the label is empty"),
-        ));
+        return Err(err(path, format!("line {line}, column {name:?}: the label is empty")));
     }
     let raw: Vec<Label> = match col.dtype() {
         DataType::String => col
@@ -264,16 +251,20 @@ fn labels(col: &Column, path: &Path) -> Result<Target, DataError> {
             let mut out = Vec::with_capacity(values.len());
             for (i, &v) in values.iter().enumerate() {
                 if v.fract() != 0.0 {
-                    return Err(err(path, format!("line {}, column {name:?}: {v} is not a class label (use integers or strings)", i + 2)));
+                    return Err(err(
+                        path,
+                        format!(
+                            "line {}, column {name:?}: {v} is not a class label (use integers or strings)",
+                            i + 2
+                        ),
+                    ));
                 }
                 out.push(Label::Int(v as i64));
             }
             out
         }
         dt if dt.is_integer() => {
-            let cast = col
-                .cast(&DataType::Int64)
-                .map_err(|e| err(path, e.to_string()))?;
+            let cast = col.cast(&DataType::Int64).map_err(|e| err(path, e.to_string()))?;
             cast.i64()
                 .map_err(|e| err(path, e.to_string()))?
                 .iter()
@@ -289,9 +280,7 @@ fn labels(col: &Column, path: &Path) -> Result<Target, DataError> {
         other => {
             return Err(err(
                 path,
-                format!(
-                    "column {name:?} has type {other}; class labels must be integers or strings"
-                ),
+                format!("column {name:?} has type {other}; class labels must be integers or strings"),
             ))
         }
     };
@@ -341,20 +330,13 @@ mod tests {
     #[test]
     fn labels_keep_their_type_and_sort() {
         let d = Dir::new("lab", "a\n1\n2\n3\n", "y\ngood\nbad\ngood\n");
-        let Target::Classification { classes, y } =
-            d.load(TaskKind::Classification).unwrap().target
-        else {
+        let Target::Classification { classes, y } = d.load(TaskKind::Classification).unwrap().target else {
             panic!()
         };
-        assert_eq!(
-            classes,
-            vec![Label::Str("bad".into()), Label::Str("good".into())]
-        );
+        assert_eq!(classes, vec![Label::Str("bad".into()), Label::Str("good".into())]);
         assert_eq!(y, vec![1, 0, 1]);
         let d = Dir::new("labi", "a\n1\n2\n3\n", "y\n8\n3\n5\n");
-        let Target::Classification { classes, .. } =
-            d.load(TaskKind::Classification).unwrap().target
-        else {
+        let Target::Classification { classes, .. } = d.load(TaskKind::Classification).unwrap().target else {
             panic!()
         };
         assert_eq!(classes, vec![Label::Int(3), Label::Int(5), Label::Int(8)]);
@@ -372,10 +354,7 @@ mod tests {
         let e = Dir::new("text", "a,b\n1,2\n3,abc\n", "y\n1\n2\n")
             .load(TaskKind::Regression)
             .unwrap_err();
-        assert!(
-            e.contains("line 3, column \"b\": \"abc\" is not a number"),
-            "{e}"
-        );
+        assert!(e.contains("line 3, column \"b\": \"abc\" is not a number"), "{e}");
         let e = Dir::new("empty", "a,b\n1,\n3,4\n", "y\n1\n2\n")
             .load(TaskKind::Regression)
             .unwrap_err();
@@ -384,13 +363,9 @@ mod tests {
             .load(TaskKind::Regression)
             .unwrap_err();
         assert!(e.contains("has 2 rows but") && e.contains("has 1"), "{e}");
-        let e = Dir::new("nofile", "", "y\n1\n")
-            .load(TaskKind::Regression)
-            .unwrap_err();
+        let e = Dir::new("nofile", "", "y\n1\n").load(TaskKind::Regression).unwrap_err();
         assert!(e.contains("X_train.csv: is empty"), "{e}");
-        let e = Dir::new("header", "a\n", "y\n")
-            .load(TaskKind::Regression)
-            .unwrap_err();
+        let e = Dir::new("header", "a\n", "y\n").load(TaskKind::Regression).unwrap_err();
         assert!(e.contains("no data rows"), "{e}");
         let e = Dir::new("ycols", "a\n1\n", "y,z\n1,2\n")
             .load(TaskKind::Regression)

@@ -9,4 +9,5 @@
 pub mod data;
 pub mod ml;
 pub mod routes;
+pub mod sgd;
 pub mod startup;

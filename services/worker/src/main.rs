@@ -53,10 +53,7 @@ fn serve(dir: PathBuf) {
     for w in &exp.warnings {
         tracing::warn!("{w}");
     }
-    let addr = exp
-        .source
-        .listen(exp.env.workers_port)
-        .unwrap_or_else(|e| fail(e));
+    let addr = exp.source.listen(exp.env.workers_port).unwrap_or_else(|e| fail(e));
     let listener = TcpListener::bind(addr).unwrap_or_else(|e| {
         let hint = if addr.port() < 1024 {
             " (ports below 1024 need root; set CHIMERA_WORKERS_MAPPED_PORTS to ports >= 1024)"
@@ -66,11 +63,9 @@ fn serve(dir: PathBuf) {
         fail(format!("cannot listen on {addr}: {e}{hint}"))
     });
     tracing::info!(worker = %name, %addr, rows = state.data.n_rows(), "worker listening");
-    state
-        .logs
-        .status("INFO", &format!("worker {name} listening on {addr}"));
-    let result = actix_web::rt::System::new()
-        .block_on(async move { chimera_worker::startup::build(state, listener)?.await });
+    state.logs.status("INFO", &format!("worker {name} listening on {addr}"));
+    let result =
+        actix_web::rt::System::new().block_on(async move { chimera_worker::startup::build(state, listener)?.await });
     if let Err(e) = result {
         fail(format!("server stopped: {e}"));
     }

@@ -6,7 +6,7 @@ use crate::startup::WorkerState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::{web, HttpResponse};
-use chimera_shared::api::{paths, FitResponse, Label, PredRows, PredictRequest, PredictResponse};
+use chimera_shared::api::{paths, FitResponse, FitStepRequest, Label, PredRows, PredictRequest, PredictResponse};
 use chimera_shared::config::WorkerKind;
 use chimera_shared::service::{self, parse_json, read_body};
 use chimera_shared::{predict, ApiError};
@@ -20,7 +20,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(paths::READYZ, web::get().to(healthz))
         .route(paths::METRICS, web::get().to(service::metrics_endpoint))
         .route(paths::MODEL_FIT, web::post().to(model_fit))
-        .route(paths::MODEL_PREDICT, web::post().to(model_predict));
+        .route(paths::MODEL_PREDICT, web::post().to(model_predict))
+        .route(paths::SGD_DATA_SAMPLE, web::get().to(sgd_data_sample))
+        .route(paths::SGD_FIT_STEP, web::post().to(sgd_fit_step));
 }
 
 async fn healthz(state: web::Data<WorkerState>) -> HttpResponse {
@@ -51,10 +53,7 @@ impl Drop for FitGuard<'_> {
     }
 }
 
-async fn model_fit(
-    state: web::Data<WorkerState>,
-    body: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+async fn model_fit(state: web::Data<WorkerState>, body: web::Payload) -> Result<HttpResponse, ApiError> {
     let body = read_body(body, state.max_body_bytes).await?;
     service::check_empty_fit_body(&body)?;
     let WorkerKind::Model {
@@ -76,10 +75,7 @@ async fn model_fit(
     if state.fitting.swap(true, Ordering::SeqCst) {
         return Err(ApiError::conflict(
             "fit_in_progress",
-            format!(
-                "worker {} is already fitting; wait for it to finish",
-                state.name
-            ),
+            format!("worker {} is already fitting; wait for it to finish", state.name),
         ));
     }
     let _guard = FitGuard(&state);
@@ -90,8 +86,7 @@ async fn model_fit(
     let worker = state.clone();
     // Training is CPU-bound: keep it off the HTTP threads.
     let fitted = web::block(move || {
-        let weights =
-            ml::sample_weights(worker.data.n_rows(), bootstrap, random_state, &worker.name);
+        let weights = ml::sample_weights(worker.data.n_rows(), bootstrap, random_state, &worker.name);
         let distinct = weights.iter().filter(|&&w| w > 0.0).count();
         ml::fit(&estimator, &worker.data, &weights).map(|m| (m, distinct))
     })
@@ -115,11 +110,7 @@ async fn model_fit(
         Err(e) => {
             state.logs.status("ERROR", &format!("fit failed: {e}"));
             metrics::counter!("chimera_fits_failed_total").increment(1);
-            Err(ApiError::new(
-                422,
-                "fit_failed",
-                format!("worker {}: {e}", state.name),
-            ))
+            Err(ApiError::new(422, "fit_failed", format!("worker {}: {e}", state.name)))
         }
     }
 }
@@ -127,18 +118,11 @@ async fn model_fit(
 /// Rows above this are predicted on a blocking thread so large requests do not stall others.
 const INLINE_PREDICT_ROWS: usize = 2_000;
 
-async fn model_predict(
-    state: web::Data<WorkerState>,
-    body: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+async fn model_predict(state: web::Data<WorkerState>, body: web::Payload) -> Result<HttpResponse, ApiError> {
     let body = read_body(body, state.max_body_bytes).await?;
     let request: PredictRequest = parse_json(&body)?;
     let columns = predict::check_request(&request)?;
-    let model = state
-        .model
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let model = state.model.read().unwrap_or_else(|p| p.into_inner()).clone();
     let Some(model) = model else {
         return Err(ApiError::conflict(
             "not_fitted",
@@ -150,9 +134,7 @@ async fn model_predict(
         ));
     };
     let order = predict::align(&columns, &state.data.columns)?;
-    let x = Array2::from_shape_fn((request.rows.len(), order.len()), |(i, j)| {
-        request.rows[i][order[j]]
-    });
+    let x = Array2::from_shape_fn((request.rows.len(), order.len()), |(i, j)| request.rows[i][order[j]]);
     let n_classes = state.n_classes();
     let output = if x.nrows() > INLINE_PREDICT_ROWS {
         web::block(move || model.predict(x.view(), n_classes))
@@ -176,10 +158,7 @@ pub fn answer(output: Output, target: &Target) -> PredictResponse {
                     let best = row
                         .iter()
                         .enumerate()
-                        .fold(
-                            (0, f64::NEG_INFINITY),
-                            |b, (i, &v)| if v > b.1 { (i, v) } else { b },
-                        );
+                        .fold((0, f64::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
                     classes[best.0].clone()
                 })
                 .collect();
@@ -207,4 +186,50 @@ pub fn answer(output: Output, target: &Target) -> PredictResponse {
             }
         }
     }
+}
+
+fn require_sgd(state: &WorkerState) -> Result<(), ApiError> {
+    match state.spec.kind {
+        WorkerKind::Sgd { .. } => Ok(()),
+        WorkerKind::Model { .. } => Err(ApiError::conflict(
+            "wrong_kind",
+            format!(
+                "worker {} is a model worker; the SGD endpoints need kind: sgd in its spec",
+                state.name
+            ),
+        )),
+    }
+}
+
+async fn sgd_data_sample(state: web::Data<WorkerState>) -> Result<HttpResponse, ApiError> {
+    require_sgd(&state)?;
+    Ok(HttpResponse::Ok().json(crate::sgd::data_sample(&state.data)))
+}
+
+/// Shards up to this many cells step on the HTTP thread: a blocking-pool hop costs more.
+const INLINE_STEP_CELLS: usize = 200_000;
+
+async fn sgd_fit_step(state: web::Data<WorkerState>, body: web::Payload) -> Result<HttpResponse, ApiError> {
+    require_sgd(&state)?;
+    let body = read_body(body, state.max_body_bytes).await?;
+    let request: FitStepRequest = parse_json(&body)?;
+    let key = crate::sgd::PrepKey::of(&request.settings);
+    let cached = state.sgd_prepared.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let prepared = match cached {
+        Some(p) if p.key == key => p,
+        _ => {
+            let p = Arc::new(crate::sgd::prepare(&state.data, &request.settings, &state.name)?);
+            *state.sgd_prepared.lock().unwrap_or_else(|p| p.into_inner()) = Some(p.clone());
+            p
+        }
+    };
+    let answer = if prepared.x.len() <= INLINE_STEP_CELLS {
+        crate::sgd::fit_step(&prepared, &request, &state.name)?
+    } else {
+        let worker = state.clone();
+        web::block(move || crate::sgd::fit_step(&prepared, &request, &worker.name))
+            .await
+            .map_err(|e| ApiError::internal(format!("the step thread failed: {e}")))??
+    };
+    Ok(HttpResponse::Ok().json(answer))
 }

@@ -13,7 +13,7 @@ use chimera_shared::service;
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// Everything a worker serves from; shared by all its HTTP threads.
@@ -26,6 +26,8 @@ pub struct WorkerState {
     pub fitting: AtomicBool,
     pub logs: NodeLogs,
     pub max_body_bytes: usize,
+    /// The shard prepared for the current parameter-server fit, reused every round.
+    pub sgd_prepared: Mutex<Option<Arc<crate::sgd::Prepared>>>,
 }
 
 impl WorkerState {
@@ -68,12 +70,13 @@ pub fn load_from(exp: Experiment, name: &str) -> Result<(WorkerState, Experiment
             columns: Vec::new(),
             x: ndarray::Array2::zeros((0, 0)),
             target: data::Target::Regression(ndarray::Array1::zeros(0)),
+            target_name: String::new(),
         },
         model: RwLock::new(None),
         fitting: AtomicBool::new(false),
-        logs: NodeLogs::open(&exp.log_dir(name))
-            .map_err(|e| format!("cannot open the logs: {e}"))?,
+        logs: NodeLogs::open(&exp.log_dir(name)).map_err(|e| format!("cannot open the logs: {e}"))?,
         max_body_bytes: exp.env.max_body_bytes,
+        sgd_prepared: Mutex::new(None),
     };
     state.data = data::load(&exp.data_dir(name), state.task()).map_err(|e| e.to_string())?;
     state.logs.status(
@@ -84,8 +87,7 @@ pub fn load_from(exp: Experiment, name: &str) -> Result<(WorkerState, Experiment
             state.data.columns.len()
         ),
     );
-    metrics::gauge!("chimera_worker_rows_loaded", "worker" => name.to_string())
-        .set(state.data.n_rows() as f64);
+    metrics::gauge!("chimera_worker_rows_loaded", "worker" => name.to_string()).set(state.data.n_rows() as f64);
     Ok((state, exp))
 }
 

@@ -17,11 +17,7 @@ pub fn parse(text: &str, origin: &str) -> Result<BTreeMap<String, String>, Confi
         let Some((key, value)) = line.split_once('=') else {
             return Err(ConfigError::file(
                 origin,
-                format!(
-                    "line {}: {:?} is not KEY=VALUE (compose .env syntax)",
-                    index + 1,
-                    raw
-                ),
+                format!("line {}: {:?} is not KEY=VALUE (compose .env syntax)", index + 1, raw),
             ));
         };
         let key = key.trim();
@@ -41,10 +37,7 @@ pub fn read(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
     match std::fs::read_to_string(path) {
         Ok(text) => parse(&text, &path.display().to_string()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        Err(e) => Err(ConfigError::file(
-            path.display(),
-            format!("cannot read: {e}"),
-        )),
+        Err(e) => Err(ConfigError::file(path.display(), format!("cannot read: {e}"))),
     }
 }
 

@@ -65,13 +65,7 @@ impl EnvSource {
     /// container needs) and `CHIMERA_LISTEN_PORT` (default: the node's port from the topology).
     pub fn listen(&self, default_port: u16) -> Result<std::net::SocketAddr, ConfigError> {
         let host = ip_var(self, "CHIMERA_LISTEN_HOST", "0.0.0.0")?;
-        let port = int_var(
-            self,
-            "CHIMERA_LISTEN_PORT",
-            i64::from(default_port),
-            1,
-            65535,
-        )? as u16;
+        let port = int_var(self, "CHIMERA_LISTEN_PORT", i64::from(default_port), 1, 65535)? as u16;
         Ok(std::net::SocketAddr::new(host, port))
     }
 
@@ -93,12 +87,7 @@ impl EnvSource {
             .process
             .keys()
             .filter(|k| k.starts_with("CHIMERA_") && !known.contains(k.as_str()))
-            .map(|k| {
-                format!(
-                    "warning: ignoring unknown environment variable {k}; {}",
-                    suggest(k)
-                )
-            })
+            .map(|k| format!("warning: ignoring unknown environment variable {k}; {}", suggest(k)))
             .collect())
     }
 }
@@ -123,9 +112,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let here = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(here + 1);
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(here + 1);
             prev = here;
         }
     }
@@ -242,11 +229,7 @@ impl EnvConfig {
                         format!("{bad:?} must start with http://"),
                     ));
                 }
-                Some(
-                    urls.into_iter()
-                        .map(|u| u.trim_end_matches('/').to_string())
-                        .collect(),
-                )
+                Some(urls.into_iter().map(|u| u.trim_end_matches('/').to_string()).collect())
             }
         };
         let master_port = int_var(src, "CHIMERA_MASTER_PORT", 8080, 1, 65535)? as u16;
@@ -261,12 +244,8 @@ impl EnvConfig {
             ));
         }
         let master_host = ip_var(src, "CHIMERA_MASTER_HOST", "127.0.0.1")?;
-        let max_body_bytes =
-            int_var(src, "CHIMERA_MAX_BODY_BYTES", 256 << 20, 1024, 1 << 34)? as usize;
-        let log_dir = src
-            .get("CHIMERA_LOG_DIR")
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from);
+        let max_body_bytes = int_var(src, "CHIMERA_MAX_BODY_BYTES", 256 << 20, 1024, 1 << 34)? as usize;
+        let log_dir = src.get("CHIMERA_LOG_DIR").filter(|s| !s.is_empty()).map(PathBuf::from);
         let log_format = match src.get("CHIMERA_LOG_FORMAT").unwrap_or("text") {
             "text" | "" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -333,13 +312,7 @@ fn string_var(src: &EnvSource, name: &str, default: &str) -> Result<String, Conf
 }
 
 /// Integers parse leniently, as the seed's did through Python: `'2'`, `2.0` and ` 2 ` are 2.
-fn int_var(
-    src: &EnvSource,
-    name: &str,
-    default: i64,
-    min: i64,
-    max: i64,
-) -> Result<i64, ConfigError> {
+fn int_var(src: &EnvSource, name: &str, default: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
     let Some(text) = src.get(name) else {
         return Ok(default);
     };
@@ -370,21 +343,13 @@ fn seconds_var(src: &EnvSource, name: &str, default: f64) -> Result<f64, ConfigE
 
 fn ip_var(src: &EnvSource, name: &str, default: &str) -> Result<IpAddr, ConfigError> {
     let text = src.get(name).unwrap_or(default);
-    text.trim().parse().map_err(|_| {
-        ConfigError::variable(
-            name,
-            text,
-            "must be an IP address, e.g. 127.0.0.1 or 0.0.0.0",
-        )
-    })
+    text.trim()
+        .parse()
+        .map_err(|_| ConfigError::variable(name, text, "must be an IP address, e.g. 127.0.0.1 or 0.0.0.0"))
 }
 
 /// A JSON list variable; numbers given as strings (`["101"]`) are accepted, leniently.
-fn list_var<T: ListItem>(
-    src: &EnvSource,
-    name: &str,
-    what: &str,
-) -> Result<Option<(String, Vec<T>)>, ConfigError> {
+fn list_var<T: ListItem>(src: &EnvSource, name: &str, what: &str) -> Result<Option<(String, Vec<T>)>, ConfigError> {
     let Some(text) = src.get(name) else {
         return Ok(None);
     };
@@ -433,11 +398,7 @@ fn worker_names(src: &EnvSource) -> Result<Vec<String>, ConfigError> {
         ));
     };
     if names.is_empty() {
-        return Err(ConfigError::variable(
-            NAME,
-            &text,
-            "must name at least one worker",
-        ));
+        return Err(ConfigError::variable(NAME, &text, "must name at least one worker"));
     }
     if let Some(bad) = names.iter().find(|n| !valid_service_name(n)) {
         return Err(ConfigError::variable(
@@ -512,10 +473,8 @@ mod tests {
 
     fn src(pairs: &[(&str, &str)]) -> EnvSource {
         let mut s = EnvSource::default();
-        s.dotenv.insert(
-            "CHIMERA_WORKERS_NODES_NAMES".into(),
-            "[\"w1\", \"w2\"]".into(),
-        );
+        s.dotenv
+            .insert("CHIMERA_WORKERS_NODES_NAMES".into(), "[\"w1\", \"w2\"]".into());
         for (k, v) in pairs {
             s.dotenv.insert(k.to_string(), v.to_string());
         }
@@ -547,8 +506,7 @@ mod tests {
     #[test]
     fn process_environment_wins_over_dotenv() {
         let mut s = src(&[("CHIMERA_MASTER_PORT", "9000")]);
-        s.process
-            .insert("CHIMERA_MASTER_PORT".into(), "9100".into());
+        s.process.insert("CHIMERA_MASTER_PORT".into(), "9100".into());
         assert_eq!(EnvConfig::load(&s).unwrap().0.master_port, 9100);
     }
 
@@ -567,9 +525,7 @@ mod tests {
 
     #[test]
     fn rule_names_required() {
-        let e = EnvConfig::load(&EnvSource::default())
-            .unwrap_err()
-            .to_string();
+        let e = EnvConfig::load(&EnvSource::default()).unwrap_err().to_string();
         assert!(
             e.starts_with("CHIMERA_WORKERS_NODES_NAMES=\"\" is invalid: is required"),
             "{e}"
@@ -579,9 +535,7 @@ mod tests {
     #[test]
     fn rule_names_unique_and_valid() {
         assert!(err(&[("CHIMERA_WORKERS_NODES_NAMES", "[\"a\",\"a\"]")]).contains("must be unique"));
-        assert!(
-            err(&[("CHIMERA_WORKERS_NODES_NAMES", "[\"Bad Name\"]")]).contains("not a valid name")
-        );
+        assert!(err(&[("CHIMERA_WORKERS_NODES_NAMES", "[\"Bad Name\"]")]).contains("not a valid name"));
         assert!(err(&[("CHIMERA_WORKERS_NODES_NAMES", "w1,w2")]).contains("must be a JSON list"));
         assert!(err(&[("CHIMERA_WORKERS_NODES_NAMES", "[]")]).contains("at least one"));
         assert!(err(&[("CHIMERA_WORKERS_NODES_NAMES", "[\"master\"]")]).contains("reserved"));
@@ -600,8 +554,7 @@ mod tests {
     #[test]
     fn rule_subnet_mask() {
         assert!(err(&[("CHIMERA_NETWORK_SUBNET_MASK", "33")]).contains("integer from 0 to 32"));
-        assert!(err(&[("CHIMERA_NETWORK_SUBNET_MASK", "x")])
-            .contains("CHIMERA_NETWORK_SUBNET_MASK=\"x\""));
+        assert!(err(&[("CHIMERA_NETWORK_SUBNET_MASK", "x")]).contains("CHIMERA_NETWORK_SUBNET_MASK=\"x\""));
     }
 
     #[test]
@@ -639,8 +592,7 @@ mod tests {
 
     #[test]
     fn rule_worker_urls() {
-        assert!(err(&[("CHIMERA_WORKERS_URLS", "[\"127.0.0.1:1\", \"x\"]")])
-            .contains("must start with http://"));
+        assert!(err(&[("CHIMERA_WORKERS_URLS", "[\"127.0.0.1:1\", \"x\"]")]).contains("must start with http://"));
         let (c, _) = EnvConfig::load(&src(&[(
             "CHIMERA_WORKERS_URLS",
             "[\"http://127.0.0.1:7001/\", \"http://127.0.0.1:7002\"]",
@@ -658,13 +610,11 @@ mod tests {
     fn unknown_names_error_in_dotenv_and_warn_in_process() {
         let e = err(&[("CHIMERA_WORKER_PORT", "80")]);
         assert!(
-            e.contains("unknown CHIMERA_* variable")
-                && e.contains("did you mean CHIMERA_WORKERS_PORT?"),
+            e.contains("unknown CHIMERA_* variable") && e.contains("did you mean CHIMERA_WORKERS_PORT?"),
             "{e}"
         );
         let mut s = src(&[]);
-        s.process
-            .insert("CHIMERA_SOMETHING_ELSE".into(), "1".into());
+        s.process.insert("CHIMERA_SOMETHING_ELSE".into(), "1".into());
         s.process.insert("PATH".into(), "/bin".into());
         let (_, warnings) = EnvConfig::load(&s).unwrap();
         assert_eq!(warnings.len(), 1);

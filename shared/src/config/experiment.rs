@@ -136,10 +136,7 @@ impl Experiment {
                                 file,
                                 "model_type",
                                 model_type.as_str(),
-                                format!(
-                                    "must agree with {MASTER_FILE}'s model_type: {}",
-                                    ps.model_type.as_str()
-                                ),
+                                format!("must agree with {MASTER_FILE}'s model_type: {}", ps.model_type.as_str()),
                             ))
                         }
                         _ => {
@@ -205,8 +202,7 @@ mod tests {
 
     impl TempExp {
         fn new(tag: &str) -> Self {
-            let dir =
-                std::env::temp_dir().join(format!("chimera-exp-{tag}-{}", std::process::id()));
+            let dir = std::env::temp_dir().join(format!("chimera-exp-{tag}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(dir.join(WORKERS_DIR)).unwrap();
             TempExp(dir)
@@ -234,10 +230,7 @@ mod tests {
         let e = TempExp::new(tag);
         e.write(".env", "CHIMERA_WORKERS_NODES_NAMES='[\"w1\", \"w2\"]'\n")
             .write(MASTER_FILE, "kind: aggregation\n")
-            .write(
-                "chimera_workers/w1.yaml",
-                "kind: regression\nmodel: decision_tree\n",
-            )
+            .write("chimera_workers/w1.yaml", "kind: regression\nmodel: decision_tree\n")
             .write(
                 "chimera_workers/w2.yaml",
                 "kind: regression\nmodel: linear_regression\n",
@@ -260,10 +253,7 @@ mod tests {
         let e = bagging("nospec");
         std::fs::remove_file(e.0.join("chimera_workers/w2.yaml")).unwrap();
         let msg = e.load().unwrap_err().to_string();
-        assert!(
-            msg.starts_with("chimera_workers/w2.yaml: does not exist"),
-            "{msg}"
-        );
+        assert!(msg.starts_with("chimera_workers/w2.yaml: does not exist"), "{msg}");
     }
 
     #[test]
@@ -271,24 +261,16 @@ mod tests {
         let e = bagging("nodata");
         std::fs::remove_dir_all(e.0.join("chimera_train_data/w1")).unwrap();
         let msg = e.load().unwrap_err().to_string();
-        assert!(
-            msg.starts_with("chimera_train_data/w1: does not exist"),
-            "{msg}"
-        );
+        assert!(msg.starts_with("chimera_train_data/w1: does not exist"), "{msg}");
     }
 
     #[test]
     fn a_spec_for_an_unnamed_worker_is_an_error() {
         let e = bagging("stray");
-        e.write(
-            "chimera_workers/w3.yaml",
-            "kind: regression\nmodel: decision_tree\n",
-        );
+        e.write("chimera_workers/w3.yaml", "kind: regression\nmodel: decision_tree\n");
         let msg = e.load().unwrap_err().to_string();
         assert!(
-            msg.contains(
-                "w3.yaml: names worker \"w3\", which is not in CHIMERA_WORKERS_NODES_NAMES"
-            ),
+            msg.contains("w3.yaml: names worker \"w3\", which is not in CHIMERA_WORKERS_NODES_NAMES"),
             "{msg}"
         );
     }
@@ -305,24 +287,16 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("must match the other workers'"));
-        e.write(
-            MASTER_FILE,
-            "kind: parameter-server\nmodel_type: regressor\n",
-        );
-        assert!(e
-            .load()
-            .unwrap_err()
-            .to_string()
-            .contains("needs SGD workers"));
-        e.write(
-            "chimera_workers/w1.yaml",
-            "kind: sgd\nmodel_type: classifier\n",
-        )
-        .write(
-            "chimera_workers/w2.yaml",
-            "kind: sgd\nmodel_type: classifier\n",
-        );
+        e.write(MASTER_FILE, "kind: parameter-server\nmodel_type: regressor\n");
+        assert!(e.load().unwrap_err().to_string().contains("needs SGD workers"));
+        e.write("chimera_workers/w1.yaml", "kind: sgd\nmodel_type: classifier\n")
+            .write("chimera_workers/w2.yaml", "kind: sgd\nmodel_type: classifier\n");
         let msg = e.load().unwrap_err().to_string();
-        assert!(msg.contains("model_type: classifier is invalid: must agree with chimera_master.yaml's model_type: regressor"), "{msg}");
+        assert!(
+            msg.contains(
+                "model_type: classifier is invalid: must agree with chimera_master.yaml's model_type: regressor"
+            ),
+            "{msg}"
+        );
     }
 }

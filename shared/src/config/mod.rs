@@ -16,7 +16,7 @@ pub mod spec;
 pub use env::{EnvConfig, EnvSource, LogFormat};
 pub use experiment::Experiment;
 pub use spec::{
-    EstimatorSpec, Loss, MasterSpec, ModelType, ParameterServerSpec, Penalty, SgdMode, TaskKind,
+    EstimatorSpec, LearningRate, Loss, MasterSpec, ModelType, ParameterServerSpec, Penalty, SgdMode, TaskKind,
     WorkerKind, WorkerSpec,
 };
 
@@ -26,11 +26,7 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
     /// An environment variable (from the process or `.env`) broke its rule.
-    Variable {
-        name: String,
-        value: String,
-        rule: String,
-    },
+    Variable { name: String, value: String, rule: String },
     /// A file is missing, unreadable or malformed.
     File { path: String, problem: String },
     /// A key inside a spec file broke its rule.
@@ -80,12 +76,7 @@ impl fmt::Display for ConfigError {
                 write!(f, "{name}={value:?} is invalid: {rule}")
             }
             ConfigError::File { path, problem } => write!(f, "{path}: {problem}"),
-            ConfigError::Key {
-                path,
-                key,
-                value,
-                rule,
-            } => write!(f, "{path}: {key}: {value} is invalid: {rule}"),
+            ConfigError::Key { path, key, value, rule } => write!(f, "{path}: {key}: {value} is invalid: {rule}"),
         }
     }
 }

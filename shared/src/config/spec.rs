@@ -185,9 +185,7 @@ impl ParameterServerSpec {
     }
 
     fn validate(&self, path: &str) -> Result<(), ConfigError> {
-        let key = |k: &str, v: &dyn std::fmt::Display, rule: &str| {
-            Err(ConfigError::key(path, k, v, rule))
-        };
+        let key = |k: &str, v: &dyn std::fmt::Display, rule: &str| Err(ConfigError::key(path, k, v, rule));
         if self.max_iter < 1 {
             return key("max_iter", &self.max_iter, "must be an integer >= 1");
         }
@@ -224,19 +222,11 @@ impl ParameterServerSpec {
         }
         if let Some(tol) = self.tol {
             if !(tol >= 0.0 && tol.is_finite()) {
-                return key(
-                    "tol",
-                    &tol,
-                    "must be a number >= 0, or null to turn early stopping off",
-                );
+                return key("tol", &tol, "must be a number >= 0, or null to turn early stopping off");
             }
         }
         if self.n_iter_no_change < 1 {
-            return key(
-                "n_iter_no_change",
-                &self.n_iter_no_change,
-                "must be an integer >= 1",
-            );
+            return key("n_iter_no_change", &self.n_iter_no_change, "must be an integer >= 1");
         }
         if self.batch_size == Some(0) {
             return key(
@@ -246,11 +236,7 @@ impl ParameterServerSpec {
             );
         }
         if self.local_epochs < 1 {
-            return key(
-                "local_epochs",
-                &self.local_epochs,
-                "must be an integer >= 1",
-            );
+            return key("local_epochs", &self.local_epochs, "must be an integer >= 1");
         }
         if !(self.huber_delta > 0.0 && self.huber_delta.is_finite()) {
             return key("huber_delta", &self.huber_delta, "must be a number > 0");
@@ -413,8 +399,7 @@ fn d_tol() -> f64 {
 }
 
 /// The models a model worker offers, by task, as the names users write in `model:`.
-pub const REGRESSION_MODELS: &[&str] =
-    &["decision_tree", "linear_regression", "lasso", "elastic_net"];
+pub const REGRESSION_MODELS: &[&str] = &["decision_tree", "linear_regression", "lasso", "elastic_net"];
 pub const CLASSIFICATION_MODELS: &[&str] = &["decision_tree", "logistic_regression"];
 
 impl EstimatorSpec {
@@ -458,11 +443,7 @@ impl EstimatorSpec {
             "decision_tree" => {
                 let p: DecisionTreeParams = from_value(params, path, "params.")?;
                 if p.max_depth == Some(0) {
-                    return key(
-                        "max_depth",
-                        &0,
-                        "must be an integer >= 1, or null for no limit",
-                    );
+                    return key("max_depth", &0, "must be an integer >= 1, or null for no limit");
                 }
                 if matches!(p.max_leaf_nodes, Some(n) if n < 2) {
                     return key(
@@ -472,24 +453,14 @@ impl EstimatorSpec {
                     );
                 }
                 if p.min_samples_leaf < 1 {
-                    return key(
-                        "min_samples_leaf",
-                        &p.min_samples_leaf,
-                        "must be an integer >= 1",
-                    );
+                    return key("min_samples_leaf", &p.min_samples_leaf, "must be an integer >= 1");
                 }
                 if p.min_samples_split < 2 {
-                    return key(
-                        "min_samples_split",
-                        &p.min_samples_split,
-                        "must be an integer >= 2",
-                    );
+                    return key("min_samples_split", &p.min_samples_split, "must be an integer >= 2");
                 }
                 EstimatorSpec::DecisionTree(p)
             }
-            "linear_regression" => {
-                EstimatorSpec::LinearRegression(from_value(params, path, "params.")?)
-            }
+            "linear_regression" => EstimatorSpec::LinearRegression(from_value(params, path, "params.")?),
             "logistic_regression" => {
                 let p: LogisticRegressionParams = from_value(params, path, "params.")?;
                 if !(p.c > 0.0 && p.c.is_finite()) {
@@ -549,12 +520,7 @@ impl ElasticNetParams {
             ));
         }
         if !(self.tol > 0.0 && self.tol.is_finite()) {
-            return Err(ConfigError::key(
-                path,
-                "params.tol",
-                self.tol,
-                "must be a number > 0",
-            ));
+            return Err(ConfigError::key(path, "params.tol", self.tol, "must be a number > 0"));
         }
         Ok(())
     }
@@ -641,10 +607,7 @@ fn knobs(mem_limit: Option<String>, delay_ms: u64, path: &str) -> Result<Knobs, 
             "must be at most 600000 (ten minutes)",
         ));
     }
-    Ok(Knobs {
-        mem_limit,
-        delay_ms,
-    })
+    Ok(Knobs { mem_limit, delay_ms })
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -653,8 +616,8 @@ fn knobs(mem_limit: Option<String>, delay_ms: u64, path: &str) -> Result<Knobs, 
 
 /// Splits `kind:` from the rest of a spec, so each kind can reject keys it does not know.
 fn split_kind(text: &str, path: &str, kinds: &[&str]) -> Result<(String, Mapping), ConfigError> {
-    let value: Value = serde_yaml::from_str(text)
-        .map_err(|e| ConfigError::file(path, format!("not valid YAML: {e}")))?;
+    let value: Value =
+        serde_yaml::from_str(text).map_err(|e| ConfigError::file(path, format!("not valid YAML: {e}")))?;
     let mut map = match value {
         Value::Mapping(m) => m,
         Value::Null => {
@@ -663,12 +626,7 @@ fn split_kind(text: &str, path: &str, kinds: &[&str]) -> Result<(String, Mapping
                 format!("is empty; it needs at least `kind:` ({})", kinds.join(", ")),
             ))
         }
-        _ => {
-            return Err(ConfigError::file(
-                path,
-                "must be a YAML mapping of keys to values",
-            ))
-        }
+        _ => return Err(ConfigError::file(path, "must be a YAML mapping of keys to values")),
     };
     let kind = match map.remove("kind") {
         None => {
@@ -692,20 +650,12 @@ fn split_kind(text: &str, path: &str, kinds: &[&str]) -> Result<(String, Mapping
     Ok((kind, map))
 }
 
-fn from_mapping<T: DeserializeOwned>(
-    map: Mapping,
-    path: &str,
-    prefix: &str,
-) -> Result<T, ConfigError> {
+fn from_mapping<T: DeserializeOwned>(map: Mapping, path: &str, prefix: &str) -> Result<T, ConfigError> {
     from_value(Value::Mapping(map), path, prefix)
 }
 
 /// Deserializes and turns serde's message into our one-line form naming file and key.
-fn from_value<T: DeserializeOwned>(
-    value: Value,
-    path: &str,
-    prefix: &str,
-) -> Result<T, ConfigError> {
+fn from_value<T: DeserializeOwned>(value: Value, path: &str, prefix: &str) -> Result<T, ConfigError> {
     serde_yaml::from_value(value).map_err(|e| {
         let msg = e.to_string();
         // serde says "unknown field `x`, expected one of `a`, `b`" or "unknown variant `x`, ...".
@@ -760,9 +710,7 @@ mod tests {
     }
 
     fn master_err(text: &str) -> String {
-        parse_master(text, "chimera_master.yaml")
-            .unwrap_err()
-            .to_string()
+        parse_master(text, "chimera_master.yaml").unwrap_err().to_string()
     }
 
     #[test]
@@ -801,9 +749,11 @@ mod tests {
 
     #[test]
     fn master_kind_is_required_and_checked() {
-        assert_eq!(master_err("{}"), "chimera_master.yaml: kind: (missing) is invalid: is required; allowed: aggregation, parameter-server");
-        assert!(master_err("kind: boss")
-            .contains("kind: boss is invalid: allowed: aggregation, parameter-server"));
+        assert_eq!(
+            master_err("{}"),
+            "chimera_master.yaml: kind: (missing) is invalid: is required; allowed: aggregation, parameter-server"
+        );
+        assert!(master_err("kind: boss").contains("kind: boss is invalid: allowed: aggregation, parameter-server"));
         assert!(master_err("").contains("is empty"));
         assert!(master_err("kind: [").contains("not valid YAML"));
     }
@@ -812,8 +762,7 @@ mod tests {
     fn master_unknown_keys_name_the_allowed_ones() {
         let e = master_err("kind: aggregation\nmax_iter: 3\n");
         assert!(e.contains("max_iter: (unknown key)"), "{e}");
-        let e =
-            master_err("kind: parameter-server\nmodel_type: regressor\nlearning_rat: constant\n");
+        let e = master_err("kind: parameter-server\nmodel_type: regressor\nlearning_rat: constant\n");
         assert!(
             e.contains("learning_rat: (unknown key)") && e.contains("learning_rate"),
             "{e}"
@@ -823,12 +772,9 @@ mod tests {
     #[test]
     fn master_rules() {
         let ps = "kind: parameter-server\nmodel_type: regressor\n";
-        assert!(master_err(&format!("{ps}alpha: -1"))
-            .contains("alpha: -1 is invalid: must be a number >= 0"));
-        assert!(master_err(&format!("{ps}eta0: 0"))
-            .contains("eta0: 0 is invalid: must be a number > 0"));
-        assert!(master_err(&format!("{ps}loss: hinge"))
-            .contains("a regressor allows: squared_error, huber"));
+        assert!(master_err(&format!("{ps}alpha: -1")).contains("alpha: -1 is invalid: must be a number >= 0"));
+        assert!(master_err(&format!("{ps}eta0: 0")).contains("eta0: 0 is invalid: must be a number > 0"));
+        assert!(master_err(&format!("{ps}loss: hinge")).contains("a regressor allows: squared_error, huber"));
         assert!(master_err(&format!("{ps}loss: cubic")).contains("unknown variant"));
         assert!(master_err(&format!("{ps}l1_ratio: 2")).contains("from 0 to 1"));
         assert!(master_err(&format!("{ps}max_iter: 0")).contains("max_iter: 0"));
@@ -882,8 +828,7 @@ mod tests {
         assert!(!bootstrap);
         assert_eq!(random_state, 0);
         assert_eq!(spec.knobs, Knobs::default());
-        let lasso =
-            parse_worker("kind: regression\nmodel: lasso\nparams: {alpha: 0.1}\n", W).unwrap();
+        let lasso = parse_worker("kind: regression\nmodel: lasso\nparams: {alpha: 0.1}\n", W).unwrap();
         let WorkerKind::Model {
             estimator: EstimatorSpec::ElasticNet(p),
             ..
@@ -923,36 +868,28 @@ mod tests {
             worker_err("kind: regression\nmodel: decision_tree\nparams: {max_depth: 0}\n")
                 .contains("params.max_depth: 0")
         );
-        assert!(worker_err(
-            "kind: regression\nmodel: decision_tree\nparams: {max_leaf_nodes: 1}\n"
-        )
-        .contains("params.max_leaf_nodes: 1"));
-        assert!(worker_err(
-            "kind: regression\nmodel: decision_tree\nparams: {min_samples_leaf: 0}\n"
-        )
-        .contains("min_samples_leaf"));
         assert!(
-            worker_err("kind: regression\nmodel: decision_tree\nparams: {max_depth: -3}\n")
-                .contains("params.")
+            worker_err("kind: regression\nmodel: decision_tree\nparams: {max_leaf_nodes: 1}\n")
+                .contains("params.max_leaf_nodes: 1")
         );
         assert!(
-            worker_err("kind: classification\nmodel: logistic_regression\nparams: {C: 0}\n")
-                .contains("params.C: 0")
+            worker_err("kind: regression\nmodel: decision_tree\nparams: {min_samples_leaf: 0}\n")
+                .contains("min_samples_leaf")
+        );
+        assert!(worker_err("kind: regression\nmodel: decision_tree\nparams: {max_depth: -3}\n").contains("params."));
+        assert!(
+            worker_err("kind: classification\nmodel: logistic_regression\nparams: {C: 0}\n").contains("params.C: 0")
         );
         assert!(
             worker_err("kind: regression\nmodel: elastic_net\nparams: {l1_ratio: 1.5}\n")
                 .contains("params.l1_ratio: 1.5")
         );
-        assert!(
-            worker_err("kind: regression\nmodel: decision_tree\nparams: 3\n").contains("params: 3")
-        );
+        assert!(worker_err("kind: regression\nmodel: decision_tree\nparams: 3\n").contains("params: 3"));
     }
 
     #[test]
     fn worker_kind_and_sgd() {
-        assert!(
-            worker_err("kind: clustering\n").contains("allowed: regression, classification, sgd")
-        );
+        assert!(worker_err("kind: clustering\n").contains("allowed: regression, classification, sgd"));
         let s = parse_worker("kind: sgd\nmodel_type: classifier\ndelay_ms: 20\n", W).unwrap();
         assert_eq!(
             s.kind,
@@ -962,19 +899,14 @@ mod tests {
         );
         assert_eq!(s.knobs.delay_ms, 20);
         assert!(worker_err("kind: sgd\n").contains("model_type"));
-        assert!(worker_err("kind: sgd\nmodel_type: regressor\nmodel: x\n")
-            .contains("model: (unknown key)"));
+        assert!(worker_err("kind: sgd\nmodel_type: regressor\nmodel: x\n").contains("model: (unknown key)"));
     }
 
     #[test]
     fn worker_knobs() {
         let s = parse_worker("kind: sgd\nmodel_type: regressor\nmem_limit: 64m\n", W).unwrap();
         assert_eq!(s.knobs.mem_limit.as_deref(), Some("64m"));
-        assert!(
-            worker_err("kind: sgd\nmodel_type: regressor\nmem_limit: lots\n").contains("mem_limit")
-        );
-        assert!(
-            worker_err("kind: sgd\nmodel_type: regressor\ndelay_ms: 700000\n").contains("delay_ms")
-        );
+        assert!(worker_err("kind: sgd\nmodel_type: regressor\nmem_limit: lots\n").contains("mem_limit"));
+        assert!(worker_err("kind: sgd\nmodel_type: regressor\ndelay_ms: 700000\n").contains("delay_ms"));
     }
 }

@@ -78,30 +78,22 @@ pub fn fit(spec: &EstimatorSpec, data: &Dataset, weights: &[f64]) -> Result<Mode
                 &tree_params(p),
             )))
         }
-        (EstimatorSpec::DecisionTree(p), Target::Classification { classes, y }) => {
-            Ok(Model::Tree(Tree::fit(
-                data.x.view(),
-                Targets::Classes {
-                    y,
-                    n_classes: classes.len(),
-                },
-                weights,
-                &tree_params(p),
-            )))
-        }
-        (EstimatorSpec::LinearRegression(p), Target::Regression(y)) => {
-            fit_linear(p, data, y, weights)
-        }
-        (EstimatorSpec::ElasticNet(p), Target::Regression(y)) => {
-            fit_elastic_net(p, data, y, weights)
-        }
+        (EstimatorSpec::DecisionTree(p), Target::Classification { classes, y }) => Ok(Model::Tree(Tree::fit(
+            data.x.view(),
+            Targets::Classes {
+                y,
+                n_classes: classes.len(),
+            },
+            weights,
+            &tree_params(p),
+        ))),
+        (EstimatorSpec::LinearRegression(p), Target::Regression(y)) => fit_linear(p, data, y, weights),
+        (EstimatorSpec::ElasticNet(p), Target::Regression(y)) => fit_elastic_net(p, data, y, weights),
         (EstimatorSpec::LogisticRegression(p), Target::Classification { classes, y }) => {
             fit_logistic(p, data, y, classes.len(), weights)
         }
         // The config layer only admits valid pairs; say so plainly if that ever changes.
-        (spec, _) => Err(FitError(format!(
-            "{spec:?} does not fit this kind of target"
-        ))),
+        (spec, _) => Err(FitError(format!("{spec:?} does not fit this kind of target"))),
     }
 }
 
@@ -124,18 +116,10 @@ fn resample<T: Clone>(x: ArrayView2<'_, f64>, y: &[T], weights: &[f64]) -> (Arra
         .enumerate()
         .flat_map(|(i, &w)| std::iter::repeat_n(i, w as usize))
         .collect();
-    (
-        x.select(Axis(0), &rows),
-        rows.iter().map(|&i| y[i].clone()).collect(),
-    )
+    (x.select(Axis(0), &rows), rows.iter().map(|&i| y[i].clone()).collect())
 }
 
-fn fit_linear(
-    p: &LinearRegressionParams,
-    data: &Dataset,
-    y: &Array1<f64>,
-    w: &[f64],
-) -> Result<Model, FitError> {
+fn fit_linear(p: &LinearRegressionParams, data: &Dataset, y: &Array1<f64>, w: &[f64]) -> Result<Model, FitError> {
     let (x, y) = resample(data.x.view(), y.as_slice().unwrap_or(&y.to_vec()), w);
     let ds = linfa::Dataset::new(x, Array1::from(y));
     linfa_linear::LinearRegression::new()
@@ -145,12 +129,7 @@ fn fit_linear(
         .map_err(|e| FitError(format!("linear regression failed: {e}")))
 }
 
-fn fit_elastic_net(
-    p: &ElasticNetParams,
-    data: &Dataset,
-    y: &Array1<f64>,
-    w: &[f64],
-) -> Result<Model, FitError> {
+fn fit_elastic_net(p: &ElasticNetParams, data: &Dataset, y: &Array1<f64>, w: &[f64]) -> Result<Model, FitError> {
     let (x, y) = resample(data.x.view(), y.as_slice().unwrap_or(&y.to_vec()), w);
     let ds = linfa::Dataset::new(x, Array1::from(y));
     linfa_elasticnet::ElasticNet::params()
@@ -203,17 +182,11 @@ impl Model {
         match self {
             Model::Tree(tree) => {
                 if n_classes == 0 {
-                    Output::Values(
-                        x.rows()
-                            .into_iter()
-                            .map(|r| tree.leaf_values(r)[0])
-                            .collect(),
-                    )
+                    Output::Values(x.rows().into_iter().map(|r| tree.leaf_values(r)[0]).collect())
                 } else {
                     let mut out = Array2::zeros((x.nrows(), n_classes));
                     for (i, r) in x.rows().into_iter().enumerate() {
-                        out.row_mut(i)
-                            .assign(&ndarray::ArrayView1::from(tree.leaf_values(r)));
+                        out.row_mut(i).assign(&ndarray::ArrayView1::from(tree.leaf_values(r)));
                     }
                     Output::Probabilities(out)
                 }
@@ -255,10 +228,7 @@ mod tests {
     fn bootstrap_differs_between_workers_and_repeats_per_seed() {
         let a = sample_weights(1000, true, 0, "worker-1");
         let b = sample_weights(1000, true, 0, "worker-2");
-        assert_ne!(
-            a, b,
-            "two workers with the same seed must draw different samples"
-        );
+        assert_ne!(a, b, "two workers with the same seed must draw different samples");
         assert_eq!(
             a,
             sample_weights(1000, true, 0, "worker-1"),

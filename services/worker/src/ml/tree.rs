@@ -125,17 +125,10 @@ struct Builder<'a> {
 impl Tree {
     /// Grows a tree. `x` is samples × features (any layout; column-major scans fastest);
     /// `weights[i]` is how often sample `i` counts (0 leaves it out, 2 counts it twice).
-    pub fn fit<'a>(
-        x: ArrayView2<'a, f64>,
-        targets: Targets<'a>,
-        weights: &'a [f64],
-        params: &'a TreeParams,
-    ) -> Tree {
+    pub fn fit<'a>(x: ArrayView2<'a, f64>, targets: Targets<'a>, weights: &'a [f64], params: &'a TreeParams) -> Tree {
         let (n, d) = x.dim();
         assert_eq!(weights.len(), n, "one weight per sample");
-        let active: Vec<u32> = (0..n as u32)
-            .filter(|&i| weights[i as usize] > 0.0)
-            .collect();
+        let active: Vec<u32> = (0..n as u32).filter(|&i| weights[i as usize] > 0.0).collect();
         let m = active.len();
         let mut order = Vec::with_capacity(m * d);
         let mut pairs: Vec<(f64, u32)> = Vec::with_capacity(m);
@@ -172,10 +165,7 @@ impl Tree {
     }
 
     pub fn n_leaves(&self) -> usize {
-        self.nodes
-            .iter()
-            .filter(|n| matches!(n, Node::Leaf { .. }))
-            .count()
+        self.nodes.iter().filter(|n| matches!(n, Node::Leaf { .. })).count()
     }
 
     pub fn depth(&self) -> usize {
@@ -203,11 +193,7 @@ impl Tree {
                     left,
                     right,
                 } => {
-                    at = if row[feature] <= threshold {
-                        left
-                    } else {
-                        right
-                    };
+                    at = if row[feature] <= threshold { left } else { right };
                 }
                 Node::Leaf { value } => return &self.values[value..value + self.width],
             }
@@ -279,11 +265,7 @@ impl Builder<'_> {
 
     fn candidate(&self, node: usize, start: usize, end: usize, depth: usize) -> Candidate {
         let can_split = self.params.max_depth.is_none_or(|d| depth < d);
-        let split = if can_split {
-            self.best_split(start, end)
-        } else {
-            None
-        };
+        let split = if can_split { self.best_split(start, end) } else { None };
         Candidate {
             improvement: split.map_or(f64::NEG_INFINITY, |s| s.improvement),
             node,
@@ -441,12 +423,7 @@ mod tests {
 
     /// The reference: try every feature and every threshold between distinct values, by brute
     /// force with plain impurity formulas, and return the best weighted impurity decrease.
-    fn brute_force_best(
-        x: &Array2<f64>,
-        t: Targets<'_>,
-        w: &[f64],
-        min_leaf: f64,
-    ) -> Option<(usize, f64, f64)> {
+    fn brute_force_best(x: &Array2<f64>, t: Targets<'_>, w: &[f64], min_leaf: f64) -> Option<(usize, f64, f64)> {
         let impurity = |rows: &[usize]| -> f64 {
             let wt: f64 = rows.iter().map(|&i| w[i]).sum();
             match t {
@@ -487,9 +464,7 @@ mod tests {
 
     fn root_split(tree: &Tree) -> (usize, f64) {
         match tree.nodes[0] {
-            Node::Split {
-                feature, threshold, ..
-            } => (feature, threshold),
+            Node::Split { feature, threshold, .. } => (feature, threshold),
             Node::Leaf { .. } => panic!("root did not split"),
         }
     }
@@ -500,13 +475,7 @@ mod tests {
             let (x, yc, yv) = random_data(60, 4, seed);
             let mut rng = StdRng::seed_from_u64(seed + 100);
             let w: Vec<f64> = (0..60).map(|_| rng.gen_range(0..3) as f64).collect();
-            for targets in [
-                Targets::Classes {
-                    y: &yc,
-                    n_classes: 2,
-                },
-                Targets::Values(&yv),
-            ] {
+            for targets in [Targets::Classes { y: &yc, n_classes: 2 }, Targets::Values(&yv)] {
                 for min_leaf in [1.0, 5.0] {
                     let params = TreeParams {
                         max_depth: Some(1),
@@ -517,11 +486,7 @@ mod tests {
                     let Some((bj, bt, _)) = brute_force_best(&x, targets, &w, min_leaf) else {
                         continue;
                     };
-                    assert_eq!(
-                        root_split(&tree),
-                        (bj, bt),
-                        "seed {seed}, min_leaf {min_leaf}"
-                    );
+                    assert_eq!(root_split(&tree), (bj, bt), "seed {seed}, min_leaf {min_leaf}");
                 }
             }
         }
@@ -533,15 +498,11 @@ mod tests {
         // Make rows distinct by adding a unique column.
         let mut x2 = Array2::zeros((200, 4));
         x2.slice_mut(ndarray::s![.., ..3]).assign(&x);
-        x2.column_mut(3)
-            .assign(&Array1::from_iter((0..200).map(|i| i as f64)));
+        x2.column_mut(3).assign(&Array1::from_iter((0..200).map(|i| i as f64)));
         let w = vec![1.0; 200];
         let clf = Tree::fit(
             x2.view(),
-            Targets::Classes {
-                y: &yc,
-                n_classes: 2,
-            },
+            Targets::Classes { y: &yc, n_classes: 2 },
             &w,
             &TreeParams::default(),
         );
@@ -556,10 +517,7 @@ mod tests {
     fn limits_are_respected() {
         let (x, yc, _) = random_data(500, 5, 3);
         let w = vec![1.0; 500];
-        let t = Targets::Classes {
-            y: &yc,
-            n_classes: 2,
-        };
+        let t = Targets::Classes { y: &yc, n_classes: 2 };
         let deep = Tree::fit(
             x.view(),
             t,
@@ -592,9 +550,7 @@ mod tests {
         // Every leaf holds at least 50 samples: count them.
         let mut counts = std::collections::HashMap::new();
         for i in 0..500 {
-            *counts
-                .entry(fat.leaf_values(x.row(i)).as_ptr() as usize)
-                .or_insert(0) += 1;
+            *counts.entry(fat.leaf_values(x.row(i)).as_ptr() as usize).or_insert(0) += 1;
         }
         assert!(counts.values().all(|&c| c >= 50), "{counts:?}");
     }
@@ -605,10 +561,7 @@ mod tests {
         let y = [0, 0, 1, 1];
         let tree = Tree::fit(
             x.view(),
-            Targets::Classes {
-                y: &y,
-                n_classes: 2,
-            },
+            Targets::Classes { y: &y, n_classes: 2 },
             &[1.0; 4],
             &TreeParams::default(),
         );
@@ -632,9 +585,7 @@ mod tests {
             },
         );
         // The same data with each row repeated w times.
-        let rows: Vec<usize> = (0..80)
-            .flat_map(|i| std::iter::repeat_n(i, w[i] as usize))
-            .collect();
+        let rows: Vec<usize> = (0..80).flat_map(|i| std::iter::repeat_n(i, w[i] as usize)).collect();
         let xr = x.select(ndarray::Axis(0), &rows);
         let yr: Vec<f64> = rows.iter().map(|&i| yv[i]).collect();
         let repeated = Tree::fit(
@@ -647,10 +598,7 @@ mod tests {
             },
         );
         for i in 0..80 {
-            assert!(
-                (weighted.leaf_values(x.row(i))[0] - repeated.leaf_values(x.row(i))[0]).abs()
-                    < 1e-9
-            );
+            assert!((weighted.leaf_values(x.row(i))[0] - repeated.leaf_values(x.row(i))[0]).abs() < 1e-9);
         }
     }
 }

@@ -1,0 +1,315 @@
+//! The SGD worker's side of data parallelism, free of HTTP: a data sample that shows every
+//! class, and one fit step (a gradient, or local epochs for model averaging) over the shard.
+
+use crate::data::{Dataset, Target};
+use chimera_shared::api::{DataSample, FitStepRequest, FitStepResponse, Label, SgdSettings, YCell};
+use chimera_shared::config::SgdMode;
+use chimera_shared::sgd::{self, ColumnStats, LossSpec, PenaltySpec, Targets};
+use chimera_shared::ApiError;
+use ndarray::{Array1, Array2};
+use rand08::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+
+/// Rows in a data sample.
+pub const SAMPLE_ROWS: usize = 10;
+
+/// A few rows in which every class of the shard appears, whatever the row order (the original
+/// took the first rows, so a shard sorted by class gave a one-class sample).
+pub fn data_sample(data: &Dataset) -> DataSample {
+    let n = data.n_rows();
+    let mut picked: Vec<usize> = Vec::new();
+    if let Target::Classification { classes, y } = &data.target {
+        for c in 0..classes.len() {
+            if let Some(i) = y.iter().position(|&v| v == c) {
+                picked.push(i);
+            }
+        }
+    }
+    // One row per class first (all of them, even past SAMPLE_ROWS), then the first rows.
+    let wanted = SAMPLE_ROWS.max(picked.len());
+    for i in 0..n {
+        if picked.len() >= wanted {
+            break;
+        }
+        if !picked.contains(&i) {
+            picked.push(i);
+        }
+    }
+    picked.sort_unstable();
+    let stats = ColumnStats::of(data.x.view());
+    let y_cell = |i: usize| match &data.target {
+        Target::Regression(y) => YCell::Number(y[i]),
+        Target::Classification { classes, y } => YCell::Label(classes[y[i]].clone()),
+    };
+    DataSample {
+        x_columns: data.columns.clone(),
+        x_rows: picked.iter().map(|&i| data.x.row(i).to_vec()).collect(),
+        y_train_sample_columns: vec![data.target_name.clone()],
+        y_train_sample_rows: picked.iter().map(|&i| vec![y_cell(i)]).collect(),
+        n_samples: n,
+        mean: stats.mean,
+        var: stats.var,
+        classes: match &data.target {
+            Target::Classification { classes, .. } => Some(classes.clone()),
+            Target::Regression(_) => None,
+        },
+    }
+}
+
+/// The shard as the parameter server asked for it: columns in its order, standardized, labels
+/// as indices into the global class list. Built once per fit and reused every round.
+#[derive(Debug)]
+pub struct Prepared {
+    pub key: PrepKey,
+    pub x: Array2<f64>,
+    pub values: Vec<f64>,
+    pub classes: Vec<usize>,
+    pub n_classes: usize,
+}
+
+/// What a [`Prepared`] shard depends on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrepKey {
+    columns: Vec<String>,
+    classes: Option<Vec<Label>>,
+    mean: Option<Vec<f64>>,
+    scale: Option<Vec<f64>>,
+}
+
+impl PrepKey {
+    pub fn of(s: &SgdSettings) -> PrepKey {
+        PrepKey {
+            columns: s.columns.clone(),
+            classes: s.classes.clone(),
+            mean: s.mean.clone(),
+            scale: s.scale.clone(),
+        }
+    }
+}
+
+pub fn prepare(data: &Dataset, settings: &SgdSettings, worker: &str) -> Result<Prepared, ApiError> {
+    let mismatch = || {
+        ApiError::bad_request(
+            "columns_mismatch",
+            format!(
+                "worker {worker} has columns {:?}, but the parameter server trains on {:?}",
+                data.columns, settings.columns
+            ),
+        )
+    };
+    if settings.columns.len() != data.columns.len() {
+        return Err(mismatch());
+    }
+    let order: Vec<usize> = settings
+        .columns
+        .iter()
+        .map(|c| data.columns.iter().position(|d| d == c))
+        .collect::<Option<_>>()
+        .ok_or_else(mismatch)?;
+    let d = order.len();
+    for (name, v) in [("mean", &settings.mean), ("scale", &settings.scale)] {
+        if v.as_ref()
+            .is_some_and(|v| v.len() != d || v.iter().any(|x| !x.is_finite()))
+        {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                format!("settings.{name} must hold {d} finite numbers"),
+            ));
+        }
+    }
+    if settings.scale.as_ref().is_some_and(|s| s.iter().any(|v| *v <= 0.0)) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "settings.scale must be positive",
+        ));
+    }
+    let raw = data.x.select(ndarray::Axis(1), &order);
+    let zeros = vec![0.0; d];
+    let ones = vec![1.0; d];
+    let x = sgd::standardize(
+        raw.view(),
+        settings.mean.as_deref().unwrap_or(&zeros),
+        settings.scale.as_deref().unwrap_or(&ones),
+    );
+    let (values, classes, n_classes) = match &data.target {
+        Target::Regression(y) => (y.to_vec(), Vec::new(), 0),
+        Target::Classification { classes: local, y } => {
+            let global = settings.classes.as_ref().ok_or_else(|| {
+                ApiError::bad_request("invalid_request", "settings.classes is required for a classifier")
+            })?;
+            let map: Vec<usize> = local
+                .iter()
+                .map(|l| global.binary_search(l).ok())
+                .collect::<Option<_>>()
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_request",
+                        format!("settings.classes {global:?} lacks some of worker {worker}'s classes {local:?}"),
+                    )
+                })?;
+            (Vec::new(), y.iter().map(|&c| map[c]).collect(), global.len())
+        }
+    };
+    Ok(Prepared {
+        key: PrepKey::of(settings),
+        x,
+        values,
+        classes,
+        n_classes,
+    })
+}
+
+impl Prepared {
+    fn targets(&self) -> Targets<'_> {
+        if self.n_classes == 0 {
+            Targets::Values(&self.values)
+        } else {
+            Targets::Classes {
+                y: &self.classes,
+                n_classes: self.n_classes,
+            }
+        }
+    }
+}
+
+/// A seed for this worker, round and epoch: reruns repeat, workers and rounds differ.
+fn rng(random_state: u64, worker: &str, round: u64, epoch: u64) -> StdRng {
+    let base = crate::ml::bootstrap_seed(random_state, worker);
+    StdRng::seed_from_u64(base ^ round.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ epoch.wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
+}
+
+/// One round of work for the parameter server.
+pub fn fit_step(p: &Prepared, req: &FitStepRequest, worker: &str) -> Result<FitStepResponse, ApiError> {
+    let s = &req.settings;
+    let d = p.x.ncols();
+    let o = sgd::n_outputs(s.loss, p.n_classes);
+    let mut w = sgd::weights_from_rows(&req.weights, d)
+        .filter(|w| w.ncols() == o)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_request",
+                format!("weights must be {o} row(s) of {d} numbers for this model"),
+            )
+        })?;
+    if req.bias.len() != o {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("bias must hold {o} number(s)"),
+        ));
+    }
+    if req.weights.iter().flatten().chain(&req.bias).any(|v| !v.is_finite()) {
+        return Err(ApiError::bad_request(
+            "invalid_value",
+            "weights and bias must be finite numbers",
+        ));
+    }
+    let mut b = Array1::from(req.bias.clone());
+    let loss = LossSpec {
+        loss: s.loss,
+        huber_delta: s.huber_delta,
+    };
+    let penalty = PenaltySpec {
+        penalty: s.penalty,
+        alpha: s.alpha,
+        l1_ratio: s.l1_ratio,
+    };
+    let n = p.x.nrows();
+    let all: Vec<usize> = (0..n).collect();
+    let batch = s.batch_size.map(|bs| bs as usize).filter(|&bs| bs < n);
+    match s.mode {
+        SgdMode::Gradient => {
+            let rows = match batch {
+                Some(bs) => {
+                    let mut r =
+                        rand08::seq::index::sample(&mut rng(s.random_state, worker, req.round, 0), n, bs).into_vec();
+                    r.sort_unstable();
+                    r
+                }
+                None => all,
+            };
+            let (l, mut gw, gb) = sgd::data_gradient(p.x.view(), p.targets(), &rows, &w, &b, loss);
+            sgd::add_penalty_gradient(&mut gw, &w, penalty);
+            check_finite(l, &gw, &gb, worker, req.round)?;
+            Ok(FitStepResponse {
+                weights_gradients: sgd::weights_to_rows(&gw),
+                bias_gradient: gb.to_vec(),
+                n_samples: rows.len(),
+                loss: l,
+                weights: None,
+                bias: None,
+            })
+        }
+        SgdMode::ModelAveraging => {
+            let (start_loss, _, _) = sgd::data_gradient(p.x.view(), p.targets(), &all, &w, &b, loss);
+            let (w0, b0) = (w.clone(), b.clone());
+            let step = batch.unwrap_or(n).max(1);
+            let mut order = all;
+            for epoch in 0..s.local_epochs {
+                if batch.is_some() {
+                    order.shuffle(&mut rng(s.random_state, worker, req.round, epoch + 1));
+                }
+                for chunk in order.chunks(step) {
+                    let mut rows = chunk.to_vec();
+                    rows.sort_unstable();
+                    let (_, mut gw, gb) = sgd::data_gradient(p.x.view(), p.targets(), &rows, &w, &b, loss);
+                    sgd::add_penalty_gradient(&mut gw, &w, penalty);
+                    w.scaled_add(-s.learning_rate, &gw);
+                    b.scaled_add(-s.learning_rate, &gb);
+                }
+            }
+            check_finite(start_loss, &w, &b, worker, req.round)?;
+            Ok(FitStepResponse {
+                weights_gradients: sgd::weights_to_rows(&(&w0 - &w)),
+                bias_gradient: (&b0 - &b).to_vec(),
+                n_samples: n,
+                loss: start_loss,
+                weights: Some(sgd::weights_to_rows(&w)),
+                bias: Some(b.to_vec()),
+            })
+        }
+    }
+}
+
+/// JSON has no NaN or infinity: a diverging step is a clear error, never a null in an answer.
+fn check_finite(loss: f64, w: &Array2<f64>, b: &Array1<f64>, worker: &str, round: u64) -> Result<(), ApiError> {
+    if loss.is_finite() && w.iter().chain(b.iter()).all(|v| v.is_finite()) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        422,
+        "training_diverged",
+        format!(
+            "training diverged at round {round} on worker {worker} (loss {loss}); lower eta0, keep standardize: true, or use learning_rate: invscaling"
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chimera_shared::api::Label;
+
+    #[test]
+    fn a_shard_sorted_by_class_still_shows_every_class() {
+        // 300 rows: 250 of class "a" first, then 50 of "b".
+        let n = 300;
+        let x = Array2::from_shape_fn((n, 2), |(i, j)| (i * (j + 1)) as f64);
+        let y: Vec<usize> = (0..n).map(|i| usize::from(i >= 250)).collect();
+        let data = Dataset {
+            columns: vec!["u".into(), "v".into()],
+            x,
+            target: Target::Classification {
+                classes: vec![Label::Str("a".into()), Label::Str("b".into())],
+                y,
+            },
+            target_name: "label".into(),
+        };
+        let s = data_sample(&data);
+        assert_eq!(s.x_rows.len(), SAMPLE_ROWS);
+        let labels: Vec<&YCell> = s.y_train_sample_rows.iter().map(|r| &r[0]).collect();
+        assert!(labels.contains(&&YCell::Label(Label::Str("a".into()))));
+        assert!(labels.contains(&&YCell::Label(Label::Str("b".into()))));
+        assert_eq!(s.x_rows.len(), s.y_train_sample_rows.len());
+        assert_eq!(s.n_samples, 300);
+        assert_eq!(s.classes.as_ref().map(Vec::len), Some(2));
+    }
+}

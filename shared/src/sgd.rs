@@ -1,0 +1,528 @@
+//! Distributed SGD for linear models, as plain functions over ndarray (no HTTP): losses and
+//! their gradients, penalties, learning-rate schedules, exact merging of per-shard feature
+//! statistics, and the linear model's predictions. The master and the SGD workers share it, so
+//! the math each side does is defined once.
+//!
+//! Conventions. A model has `o` outputs: 1 for regression and binary classification, `k` for
+//! `k > 2` classes. Internally weights are `W: d × o` and bias `b: o`, so `F = X·W + b` is one
+//! matrix–matrix product; on the wire `weights` is `o` rows of `d` numbers, as scikit-learn's
+//! `coef_`. The objective is scikit-learn's: the mean data loss plus `alpha · R(W)` (the bias is
+//! not penalized).
+
+use crate::config::{Loss, Penalty};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+
+/// The target of a shard, indexed like the rows of `X`.
+#[derive(Debug, Clone, Copy)]
+pub enum Targets<'a> {
+    Values(&'a [f64]),
+    /// Class indices into the global, sorted class list of `n_classes`.
+    Classes {
+        y: &'a [usize],
+        n_classes: usize,
+    },
+}
+
+/// How many outputs a model of this loss has.
+pub fn n_outputs(loss: Loss, n_classes: usize) -> usize {
+    match loss {
+        Loss::SquaredError | Loss::Huber => 1,
+        Loss::LogLoss | Loss::Hinge if n_classes > 2 => n_classes,
+        Loss::LogLoss | Loss::Hinge => 1,
+    }
+}
+
+/// The loss's settings that are not the loss itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossSpec {
+    pub loss: Loss,
+    pub huber_delta: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PenaltySpec {
+    pub penalty: Penalty,
+    pub alpha: f64,
+    pub l1_ratio: f64,
+}
+
+/// `log(1 + e^x)` without overflow.
+fn softplus(x: f64) -> f64 {
+    if x > 30.0 {
+        x
+    } else if x < -30.0 {
+        x.exp()
+    } else {
+        x.exp().ln_1p()
+    }
+}
+
+fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// `+1` for the positive class, `-1` otherwise (binary problems and one-vs-rest outputs).
+fn sign_label(is_positive: bool) -> f64 {
+    if is_positive {
+        1.0
+    } else {
+        -1.0
+    }
+}
+
+/// The decision function `F = X·W + b` (`n × o`).
+pub fn decision(x: ArrayView2<'_, f64>, w: &Array2<f64>, b: &Array1<f64>) -> Array2<f64> {
+    let mut f = x.dot(w);
+    f += b;
+    f
+}
+
+/// Fills `f` in place with `dL/dF` per sample and returns the summed loss.
+fn loss_and_slopes(f: &mut Array2<f64>, targets: Targets<'_>, rows: &[usize], spec: LossSpec) -> f64 {
+    let mut total = 0.0;
+    match (spec.loss, targets) {
+        (Loss::SquaredError, Targets::Values(y)) => {
+            for (mut row, &i) in f.rows_mut().into_iter().zip(rows) {
+                let r = row[0] - y[i];
+                total += 0.5 * r * r;
+                row[0] = r;
+            }
+        }
+        (Loss::Huber, Targets::Values(y)) => {
+            let d = spec.huber_delta;
+            for (mut row, &i) in f.rows_mut().into_iter().zip(rows) {
+                let r = row[0] - y[i];
+                if r.abs() <= d {
+                    total += 0.5 * r * r;
+                    row[0] = r;
+                } else {
+                    total += d * r.abs() - 0.5 * d * d;
+                    row[0] = d * r.signum();
+                }
+            }
+        }
+        (Loss::LogLoss, Targets::Classes { y, n_classes }) if n_classes <= 2 => {
+            for (mut row, &i) in f.rows_mut().into_iter().zip(rows) {
+                let s = sign_label(y[i] == 1);
+                let z = s * row[0];
+                total += softplus(-z);
+                row[0] = -s * sigmoid(-z);
+            }
+        }
+        (Loss::LogLoss, Targets::Classes { y, .. }) => {
+            // Multinomial: softmax cross-entropy, slopes p - onehot.
+            for (mut row, &i) in f.rows_mut().into_iter().zip(rows) {
+                let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let sum: f64 = row.iter().map(|v| (v - max).exp()).sum();
+                let log_sum = max + sum.ln();
+                total += log_sum - row[y[i]];
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = (*v - log_sum).exp() - f64::from(u8::from(j == y[i]));
+                }
+            }
+        }
+        (Loss::Hinge, Targets::Classes { y, n_classes }) => {
+            // Binary, or one-vs-rest over the outputs as scikit-learn does for hinge.
+            let binary = n_classes <= 2;
+            for (mut row, &i) in f.rows_mut().into_iter().zip(rows) {
+                for (j, v) in row.iter_mut().enumerate() {
+                    let s = sign_label(if binary { y[i] == 1 } else { y[i] == j });
+                    let z = s * *v;
+                    if z < 1.0 {
+                        total += 1.0 - z;
+                        *v = -s;
+                    } else {
+                        *v = 0.0;
+                    }
+                }
+            }
+        }
+        // Config validation pairs losses with targets; a mismatch contributes nothing.
+        _ => f.fill(0.0),
+    }
+    total
+}
+
+/// The mean data loss over `rows` of the shard and its gradient (`d × o`, `o`).
+/// `x` holds the shard's (standardized) features; `rows` selects a mini-batch or all rows.
+pub fn data_gradient(
+    x: ArrayView2<'_, f64>,
+    targets: Targets<'_>,
+    rows: &[usize],
+    w: &Array2<f64>,
+    b: &Array1<f64>,
+    spec: LossSpec,
+) -> (f64, Array2<f64>, Array1<f64>) {
+    let n = rows.len().max(1) as f64;
+    let all = rows.len() == x.nrows() && rows.iter().enumerate().all(|(k, &i)| k == i);
+    // A mini-batch is gathered once; the whole shard is used in place.
+    let batch = if all { None } else { Some(x.select(Axis(0), rows)) };
+    let xb = batch.as_ref().map_or(x.view(), |b| b.view());
+    let mut slopes = decision(xb.view(), w, b);
+    let total = loss_and_slopes(&mut slopes, targets, rows, spec);
+    let mut gw = xb.t().dot(&slopes);
+    gw /= n;
+    let gb = slopes.sum_axis(Axis(0)) / n;
+    (total / n, gw, gb)
+}
+
+/// `alpha · R(W)`.
+pub fn penalty_value(w: &Array2<f64>, p: PenaltySpec) -> f64 {
+    let l2 = || 0.5 * w.iter().map(|v| v * v).sum::<f64>();
+    let l1 = || w.iter().map(|v| v.abs()).sum::<f64>();
+    p.alpha
+        * match p.penalty {
+            Penalty::None => 0.0,
+            Penalty::L2 => l2(),
+            Penalty::L1 => l1(),
+            Penalty::Elasticnet => (1.0 - p.l1_ratio) * l2() + p.l1_ratio * l1(),
+        }
+}
+
+/// Adds the (sub)gradient of `alpha · R(W)` to `g` (`sign(0) = 0` for the L1 part).
+pub fn add_penalty_gradient(g: &mut Array2<f64>, w: &Array2<f64>, p: PenaltySpec) {
+    let sign = |v: f64| {
+        if v > 0.0 {
+            1.0
+        } else if v < 0.0 {
+            -1.0
+        } else {
+            0.0
+        }
+    };
+    let (l2, l1) = match p.penalty {
+        Penalty::None => return,
+        Penalty::L2 => (1.0, 0.0),
+        Penalty::L1 => (0.0, 1.0),
+        Penalty::Elasticnet => (1.0 - p.l1_ratio, p.l1_ratio),
+    };
+    g.zip_mut_with(w, |gi, &wi| *gi += p.alpha * (l2 * wi + l1 * sign(wi)));
+}
+
+/// Learning-rate schedules with the round number as `t` (from 1), scikit-learn's formulas.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    pub kind: crate::config::spec::LearningRate,
+    pub eta0: f64,
+    pub power_t: f64,
+    pub alpha: f64,
+    /// `adaptive`: the current rate, divided by 5 when the loss stops improving.
+    pub current: f64,
+}
+
+impl Schedule {
+    pub fn new(kind: crate::config::spec::LearningRate, eta0: f64, power_t: f64, alpha: f64) -> Self {
+        Schedule {
+            kind,
+            eta0,
+            power_t,
+            alpha,
+            current: eta0,
+        }
+    }
+
+    pub fn eta(&self, t: u64) -> f64 {
+        use crate::config::spec::LearningRate::*;
+        let t = t.max(1) as f64;
+        match self.kind {
+            Constant => self.eta0,
+            Invscaling => self.eta0 / t.powf(self.power_t),
+            Adaptive => self.current,
+            Optimal => {
+                // Bottou's heuristic, as scikit-learn: t0 from a typical weight size.
+                let alpha = self.alpha.max(1e-12);
+                let typw = (1.0 / alpha.sqrt()).sqrt();
+                let t0 = 1.0 / (typw * alpha);
+                1.0 / (alpha * (t0 + t - 1.0))
+            }
+        }
+    }
+}
+
+/// Per-column count, mean and sum of squared deviations: merged exactly across shards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnStats {
+    pub n: usize,
+    pub mean: Vec<f64>,
+    /// Population variance (`M2 / n`).
+    pub var: Vec<f64>,
+}
+
+impl ColumnStats {
+    pub fn of(x: ArrayView2<'_, f64>) -> ColumnStats {
+        let n = x.nrows();
+        let mean: Vec<f64> = x.columns().into_iter().map(|c| c.sum() / n.max(1) as f64).collect();
+        let var = x
+            .columns()
+            .into_iter()
+            .zip(&mean)
+            .map(|(c, m)| c.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n.max(1) as f64)
+            .collect();
+        ColumnStats { n, mean, var }
+    }
+
+    /// Chan et al.'s parallel merge: exact, in any order.
+    pub fn merge(parts: &[ColumnStats]) -> ColumnStats {
+        let d = parts.first().map_or(0, |p| p.mean.len());
+        let n: usize = parts.iter().map(|p| p.n).sum();
+        let nf = n.max(1) as f64;
+        let mean: Vec<f64> = (0..d)
+            .map(|j| parts.iter().map(|p| p.n as f64 * p.mean[j]).sum::<f64>() / nf)
+            .collect();
+        let var = (0..d)
+            .map(|j| {
+                parts
+                    .iter()
+                    .map(|p| p.n as f64 * (p.var[j] + (p.mean[j] - mean[j]).powi(2)))
+                    .sum::<f64>()
+                    / nf
+            })
+            .collect();
+        ColumnStats { n, mean, var }
+    }
+
+    /// Standard deviations, with 1 for constant columns (they stay 0 after centring).
+    pub fn scale(&self) -> Vec<f64> {
+        self.var.iter().map(|v| if *v > 0.0 { v.sqrt() } else { 1.0 }).collect()
+    }
+}
+
+/// `(x - mean) / scale`, column by column, into a new row-major matrix.
+pub fn standardize(x: ArrayView2<'_, f64>, mean: &[f64], scale: &[f64]) -> Array2<f64> {
+    let mut out = Array2::zeros(x.dim());
+    for (j, (mut col, src)) in out.columns_mut().into_iter().zip(x.columns()).enumerate() {
+        col.zip_mut_with(&src, |o, &v| *o = (v - mean[j]) / scale[j]);
+    }
+    out
+}
+
+/// Class probabilities from the decision function under `log_loss`: the sigmoid for one
+/// output (columns: negative, positive class), the softmax for several.
+pub fn probabilities(f: ArrayView2<'_, f64>) -> Array2<f64> {
+    if f.ncols() == 1 {
+        let mut p = Array2::zeros((f.nrows(), 2));
+        for (i, v) in f.column(0).iter().enumerate() {
+            let s = sigmoid(*v);
+            p[[i, 0]] = 1.0 - s;
+            p[[i, 1]] = s;
+        }
+        return p;
+    }
+    let mut p = f.to_owned();
+    for mut row in p.rows_mut() {
+        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        row.mapv_inplace(|v| (v - max).exp());
+        let sum = row.sum();
+        row /= sum;
+    }
+    p
+}
+
+/// The predicted class index per row.
+pub fn predicted_classes(f: ArrayView2<'_, f64>) -> Vec<usize> {
+    if f.ncols() == 1 {
+        return f.column(0).iter().map(|v| usize::from(*v > 0.0)).collect();
+    }
+    f.rows().into_iter().map(argmax).collect()
+}
+
+fn argmax(row: ArrayView1<'_, f64>) -> usize {
+    row.iter()
+        .enumerate()
+        .fold((0, f64::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+        .0
+}
+
+/// `o` rows of `d` numbers (the wire) to `W: d × o`.
+pub fn weights_from_rows(rows: &[Vec<f64>], d: usize) -> Option<Array2<f64>> {
+    if rows.is_empty() || rows.iter().any(|r| r.len() != d) {
+        return None;
+    }
+    let o = rows.len();
+    Some(Array2::from_shape_fn((d, o), |(j, k)| rows[k][j]))
+}
+
+/// `W: d × o` to `o` rows of `d` numbers.
+pub fn weights_to_rows(w: &Array2<f64>) -> Vec<Vec<f64>> {
+    w.columns().into_iter().map(|c| c.to_vec()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::spec::LearningRate;
+
+    /// A small seeded problem.
+    fn data(n: usize, d: usize, seed: u64) -> (Array2<f64>, Vec<f64>, Vec<usize>) {
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut next = || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+        };
+        let x = Array2::from_shape_fn((n, d), |_| next());
+        let y: Vec<f64> = (0..n).map(|i| x.row(i).sum() + 0.3 * next()).collect();
+        let c: Vec<usize> = (0..n).map(|i| ((x[[i, 0]] + 1.0) * 1.5) as usize % 3).collect();
+        (x, y, c)
+    }
+
+    /// The full objective at (W, b): what the gradient must be the derivative of.
+    fn objective(
+        x: &Array2<f64>,
+        t: Targets<'_>,
+        w: &Array2<f64>,
+        b: &Array1<f64>,
+        l: LossSpec,
+        p: PenaltySpec,
+    ) -> f64 {
+        let rows: Vec<usize> = (0..x.nrows()).collect();
+        data_gradient(x.view(), t, &rows, w, b, l).0 + penalty_value(w, p)
+    }
+
+    /// Central finite differences against the analytic gradient, for every loss and penalty.
+    #[test]
+    fn gradients_match_finite_differences() {
+        let (x, y, c) = data(40, 3, 7);
+        let binary: Vec<usize> = c.iter().map(|&v| usize::from(v > 0)).collect();
+        let cases: Vec<(Loss, Targets<'_>, usize)> = vec![
+            (Loss::SquaredError, Targets::Values(&y), 1),
+            (Loss::Huber, Targets::Values(&y), 1),
+            (
+                Loss::LogLoss,
+                Targets::Classes {
+                    y: &binary,
+                    n_classes: 2,
+                },
+                1,
+            ),
+            (Loss::LogLoss, Targets::Classes { y: &c, n_classes: 3 }, 3),
+            (
+                Loss::Hinge,
+                Targets::Classes {
+                    y: &binary,
+                    n_classes: 2,
+                },
+                1,
+            ),
+            (Loss::Hinge, Targets::Classes { y: &c, n_classes: 3 }, 3),
+        ];
+        let penalties = [Penalty::None, Penalty::L2, Penalty::L1, Penalty::Elasticnet];
+        let rows: Vec<usize> = (0..x.nrows()).collect();
+        for (loss, t, o) in cases {
+            for penalty in penalties {
+                let l = LossSpec { loss, huber_delta: 0.3 };
+                let p = PenaltySpec {
+                    penalty,
+                    alpha: 0.05,
+                    l1_ratio: 0.4,
+                };
+                // Weights away from 0 (L1's kink) and hinge margins away from 1 at this seed.
+                let w = Array2::from_shape_fn((3, o), |(j, k)| 0.37 + 0.21 * j as f64 - 0.13 * k as f64);
+                let b = Array1::from_shape_fn(o, |k| 0.11 - 0.05 * k as f64);
+                let (_, mut gw, gb) = data_gradient(x.view(), t, &rows, &w, &b, l);
+                add_penalty_gradient(&mut gw, &w, p);
+                let h = 1e-6;
+                for j in 0..3 {
+                    for k in 0..o {
+                        let (mut wp, mut wm) = (w.clone(), w.clone());
+                        wp[[j, k]] += h;
+                        wm[[j, k]] -= h;
+                        let fd = (objective(&x, t, &wp, &b, l, p) - objective(&x, t, &wm, &b, l, p)) / (2.0 * h);
+                        assert!(
+                            (fd - gw[[j, k]]).abs() < 1e-6,
+                            "{loss:?}/{penalty:?} w[{j},{k}]: fd {fd} vs {}",
+                            gw[[j, k]]
+                        );
+                    }
+                }
+                for k in 0..o {
+                    let (mut bp, mut bm) = (b.clone(), b.clone());
+                    bp[k] += h;
+                    bm[k] -= h;
+                    let fd = (objective(&x, t, &w, &bp, l, p) - objective(&x, t, &w, &bm, l, p)) / (2.0 * h);
+                    assert!(
+                        (fd - gb[k]).abs() < 1e-6,
+                        "{loss:?}/{penalty:?} b[{k}]: fd {fd} vs {}",
+                        gb[k]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn shard_gradients_weighted_by_count_equal_the_union_gradient() {
+        let (x, y, _) = data(101, 4, 3);
+        let w = Array2::from_elem((4, 1), 0.2);
+        let b = Array1::from_elem(1, -0.1);
+        let l = LossSpec {
+            loss: Loss::Huber,
+            huber_delta: 0.5,
+        };
+        let all: Vec<usize> = (0..101).collect();
+        let (loss, gw, gb) = data_gradient(x.view(), Targets::Values(&y), &all, &w, &b, l);
+        let (a, z): (Vec<usize>, Vec<usize>) = all.iter().partition(|&&i| i < 37);
+        let (la, ga, gba) = data_gradient(x.view(), Targets::Values(&y), &a, &w, &b, l);
+        let (lz, gz, gbz) = data_gradient(x.view(), Targets::Values(&y), &z, &w, &b, l);
+        let (na, nz) = (a.len() as f64, z.len() as f64);
+        let merged = (&ga * na + &gz * nz) / (na + nz);
+        assert!((&merged - &gw).iter().all(|v| v.abs() < 1e-12));
+        assert!(((&gba * na + &gbz * nz) / (na + nz) - &gb)
+            .iter()
+            .all(|v| v.abs() < 1e-12));
+        assert!(((la * na + lz * nz) / (na + nz) - loss).abs() < 1e-12);
+    }
+
+    #[test]
+    fn merged_statistics_equal_the_union_statistics() {
+        let (x, _, _) = data(90, 3, 5);
+        let parts: Vec<ColumnStats> = [0..10, 10..55, 55..90]
+            .into_iter()
+            .map(|r| ColumnStats::of(x.slice(ndarray::s![r, ..])))
+            .collect();
+        let merged = ColumnStats::merge(&parts);
+        let whole = ColumnStats::of(x.view());
+        assert_eq!(merged.n, 90);
+        for j in 0..3 {
+            assert!((merged.mean[j] - whole.mean[j]).abs() < 1e-12);
+            assert!((merged.var[j] - whole.var[j]).abs() < 1e-12);
+        }
+        let z = standardize(x.view(), &whole.mean, &whole.scale());
+        let zs = ColumnStats::of(z.view());
+        assert!(zs.mean.iter().all(|m| m.abs() < 1e-12) && zs.var.iter().all(|v| (v - 1.0).abs() < 1e-9));
+    }
+
+    #[test]
+    fn schedules_follow_scikit_learn() {
+        let s = Schedule::new(LearningRate::Invscaling, 0.01, 0.25, 1e-4);
+        assert!((s.eta(16) - 0.01 / 2.0).abs() < 1e-15);
+        assert_eq!(Schedule::new(LearningRate::Constant, 0.1, 0.25, 1e-4).eta(99), 0.1);
+        let opt = Schedule::new(LearningRate::Optimal, 0.1, 0.25, 1e-4);
+        assert!(opt.eta(1) > opt.eta(2) && opt.eta(2) > opt.eta(100));
+        let typw = (1.0 / 1e-4f64.sqrt()).sqrt();
+        assert!(
+            (opt.eta(1) - typw).abs() < 1e-9,
+            "the first rate is the typical weight size"
+        );
+    }
+
+    #[test]
+    fn probabilities_and_classes() {
+        let f = ndarray::array![[0.0], [2.0], [-1.0]];
+        let p = probabilities(f.view());
+        assert!((p[[0, 1]] - 0.5).abs() < 1e-12 && p[[1, 1]] > 0.5 && p[[2, 1]] < 0.5);
+        assert_eq!(predicted_classes(f.view()), vec![0, 1, 0]);
+        let f = ndarray::array![[1.0, 3.0, 2.0]];
+        let p = probabilities(f.view());
+        assert!((p.sum() - 1.0).abs() < 1e-12);
+        assert_eq!(predicted_classes(f.view()), vec![1]);
+        let rows = vec![vec![1.0, 2.0], vec![3.0, 4.0], vec![5.0, 6.0]];
+        let w = weights_from_rows(&rows, 2).unwrap();
+        assert_eq!(w.dim(), (2, 3));
+        assert_eq!(weights_to_rows(&w), rows);
+    }
+}
