@@ -36,8 +36,9 @@ impl Side {
 #[derive(Debug)]
 pub struct NodeLogs {
     dir: PathBuf,
-    status: File,
-    time: File,
+    /// `None` when telemetry is off.
+    status: Option<File>,
+    time: Option<File>,
 }
 
 impl NodeLogs {
@@ -54,9 +55,27 @@ impl NodeLogs {
         };
         Ok(NodeLogs {
             dir: dir.to_path_buf(),
-            status: open(STATUS_LOG)?,
-            time: open(TIME_LOG)?,
+            status: Some(open(STATUS_LOG)?),
+            time: Some(open(TIME_LOG)?),
         })
+    }
+
+    /// Writes nothing (`CHIMERA_TELEMETRY=off`).
+    pub fn disabled() -> NodeLogs {
+        NodeLogs {
+            dir: PathBuf::new(),
+            status: None,
+            time: None,
+        }
+    }
+
+    /// Opens the logs, or none when telemetry is off.
+    pub fn open_if(enabled: bool, dir: &Path) -> std::io::Result<NodeLogs> {
+        if enabled {
+            Self::open(dir)
+        } else {
+            Ok(Self::disabled())
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -65,14 +84,24 @@ impl NodeLogs {
 
     /// One workflow event in `chimera_status.log`.
     pub fn status(&self, level: &str, message: &str) {
-        let line = format!("{} {level} {message}\n", utc_timestamp(SystemTime::now()));
-        // A full disk must not take the service down; the event also goes to tracing.
-        let _ = (&self.status).write_all(line.as_bytes());
+        #[cfg(feature = "service")]
+        match level {
+            "ERROR" => tracing::error!("{message}"),
+            "WARN" => tracing::warn!("{message}"),
+            _ => tracing::info!("{message}"),
+        }
+        if let Some(mut file) = self.status.as_ref() {
+            let line = format!("{} {level} {message}\n", utc_timestamp(SystemTime::now()));
+            // A full disk must not take the service down; the event also went to tracing.
+            let _ = file.write_all(line.as_bytes());
+        }
     }
 
     /// One latency in `chimera_time.log`, in the seed's format.
     pub fn latency(&self, url: &str, side: Side, seconds: f64) {
-        let _ = (&self.time).write_all(time_line(url, side, seconds).as_bytes());
+        if let Some(mut file) = self.time.as_ref() {
+            let _ = file.write_all(time_line(url, side, seconds).as_bytes());
+        }
     }
 }
 

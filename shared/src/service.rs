@@ -117,6 +117,29 @@ pub const LATENCY_BUCKETS: &[f64] = &[
 ];
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
+static TELEMETRY_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns metrics off for this process (`CHIMERA_TELEMETRY=off`): no recorder is installed, so
+/// every `metrics` macro is a no-op, and `/metrics` says so.
+pub fn disable_metrics() {
+    TELEMETRY_OFF.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+pub fn metrics_enabled() -> bool {
+    !TELEMETRY_OFF.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Registers the counters at 0, so a scrape sees them before the first event (Prometheus
+/// convention: a missing series and a zero are different things).
+pub fn register_counters() {
+    for name in [
+        "chimera_fits_started_total",
+        "chimera_fits_succeeded_total",
+        "chimera_fits_failed_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+}
 
 /// Installs the process-wide Prometheus recorder once (tests start several servers per process).
 pub fn prometheus() -> &'static PrometheusHandle {
@@ -133,6 +156,10 @@ pub fn prometheus() -> &'static PrometheusHandle {
 }
 
 pub async fn metrics_endpoint() -> HttpResponse {
+    if !metrics_enabled() {
+        return ApiError::new(404, "not_found", "metrics are off on this node (CHIMERA_TELEMETRY=off)")
+            .error_response();
+    }
     let handle = prometheus();
     handle.run_upkeep();
     HttpResponse::Ok()

@@ -121,25 +121,8 @@ fn run_one(name: &str, dir: &Path, use_docker: bool) -> Result<(), String> {
         format!("http://127.0.0.1:{}", exp.env.master_port),
         Duration::from_secs(600),
     );
-    let started = Instant::now();
     let fit = client.fit(kind)?;
-    println!("fit: {} in {:.3} s", fit.fit, started.elapsed().as_secs_f64());
-    if let Some(t) = &fit.training {
-        println!(
-            "  {} rounds, stopped by {}, final loss {:.6}",
-            t.rounds, t.stop_reason, t.final_loss
-        );
-    }
-    println!("  {:<12} {:>8} {:>10}", "worker", "outcome", "seconds");
-    for w in &fit.workers {
-        println!(
-            "  {:<12} {:>8} {:>10.4}{}",
-            w.name,
-            w.outcome.as_str(),
-            w.seconds,
-            w.error.as_deref().map(|e| format!("  {e}")).unwrap_or_default()
-        );
-    }
+    crate::client_cmds::print_fit(&fit);
 
     let x_path = dir.join("test").join("X_test.csv");
     let y_path = dir.join("test").join("y_test.csv");

@@ -1,5 +1,6 @@
 //! `cargo xtask`: Chimera's task runner. Run `cargo xtask --help`.
 
+mod client_cmds;
 mod csv;
 mod demo;
 mod docker;
@@ -65,6 +66,26 @@ enum Cmd {
         /// Also remove the containers' log volume.
         #[arg(long)]
         volumes: bool,
+    },
+    /// Fit a running experiment, with a progress bar and a per-worker timing table.
+    Fit {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Predict every row of a CSV (header = feature names); predictions as CSV.
+    Predict {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        #[arg(long)]
+        csv: PathBuf,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The master's state, training progress, and each worker's health and last call.
+    Status {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
     /// (Re)write the examples' data from the red wine set that linfa-datasets ships.
     Examples,
@@ -171,6 +192,9 @@ fn run(cmd: Cmd) -> Result<(), String> {
             examples::write_sgd(&root.join("examples"), &root.join("tests/data/winequality_red"))
         }
         Cmd::Test { args } => test(&args),
+        Cmd::Fit { dir } => client_cmds::fit(&load(&dir)?),
+        Cmd::Predict { dir, csv, out } => client_cmds::predict(&load(&dir)?, &csv, out.as_deref()),
+        Cmd::Status { dir } => client_cmds::status(&load(&dir)?),
     }
 }
 

@@ -27,6 +27,33 @@ pub struct WorkerRef {
     pub url: String,
 }
 
+/// The last call to each worker, by name: what `/v1/chimera/status` shows.
+#[derive(Debug, Default)]
+pub struct LastCalls(std::sync::Mutex<std::collections::HashMap<String, LastCall>>);
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LastCall {
+    pub endpoint: String,
+    pub outcome: Outcome,
+    pub seconds: f64,
+}
+
+impl LastCalls {
+    fn record(&self, worker: &str, call: LastCall) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get_mut(worker) {
+            Some(slot) => *slot = call,
+            None => {
+                map.insert(worker.to_string(), call);
+            }
+        }
+    }
+
+    pub fn get(&self, worker: &str) -> Option<LastCall> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(worker).cloned()
+    }
+}
+
 /// How one call ended, after retries.
 #[derive(Debug, Clone)]
 pub struct CallResult {
@@ -65,6 +92,7 @@ pub async fn call(
     client: &awc::Client,
     settings: &CallSettings,
     logs: &NodeLogs,
+    last: &LastCalls,
     worker: &WorkerRef,
     path: &str,
     body: Option<Bytes>,
@@ -100,6 +128,14 @@ pub async fn call(
             continue;
         }
         let total = started.elapsed().as_secs_f64();
+        last.record(
+            &worker.name,
+            LastCall {
+                endpoint: path.to_string(),
+                outcome,
+                seconds: total,
+            },
+        );
         return match result {
             Ok((status, body)) => {
                 let error = (status >= 400).then(|| describe_error(status, &body));

@@ -46,7 +46,12 @@ fn healthcheck(dir: PathBuf) {
 fn serve(dir: PathBuf) {
     let (state, exp) = chimera_master::startup::load(&dir).unwrap_or_else(|e| fail(e));
     service::init_telemetry(exp.env.log_format, &exp.env.log_level);
-    service::prometheus();
+    if exp.env.telemetry {
+        service::prometheus();
+        service::register_counters();
+    } else {
+        service::disable_metrics();
+    }
     for w in &exp.warnings {
         tracing::warn!("{w}");
     }

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(paths::HEALTHZ, web::get().to(healthz))
-        .route(paths::READYZ, web::get().to(healthz))
+        .route(paths::READYZ, web::get().to(readyz))
         .route(paths::METRICS, web::get().to(service::metrics_endpoint))
         .route(paths::STATUS, web::get().to(status))
         .route(paths::AGGREGATION_FIT, web::post().to(aggregation_fit))
@@ -31,8 +31,44 @@ async fn healthz() -> HttpResponse {
     service::health("master", "master")
 }
 
-async fn status(state: web::Data<MasterState>) -> HttpResponse {
+/// Asks every worker's `/healthz` at once, with the connect timeout as the limit.
+async fn probe_workers(state: &MasterState, client: &awc::Client) -> Vec<bool> {
+    let limit = state.calls.connect_timeout.max(std::time::Duration::from_millis(500));
+    join_all(state.workers.iter().map(|w| {
+        let req = client.get(format!("{}{}", w.url, paths::HEALTHZ)).timeout(limit);
+        async move { req.send().await.is_ok_and(|r| r.status().is_success()) }
+    }))
+    .await
+}
+
+/// Ready when at least one worker answers: the master can serve something.
+async fn readyz(state: web::Data<MasterState>, client: web::Data<awc::Client>) -> HttpResponse {
+    let healthy = probe_workers(&state, &client).await;
+    let n = healthy.iter().filter(|h| **h).count();
+    let body = serde_json::json!({"ready": n > 0, "workers_healthy": n, "workers": state.workers.len()});
+    if n > 0 {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn status(state: web::Data<MasterState>, client: web::Data<awc::Client>) -> HttpResponse {
     let progress = state.progress();
+    let healthy = probe_workers(&state, &client).await;
+    let workers: Vec<serde_json::Value> = state
+        .workers
+        .iter()
+        .zip(healthy)
+        .map(|(w, healthy)| {
+            serde_json::json!({
+                "name": w.name,
+                "url": w.url,
+                "healthy": healthy,
+                "last_call": state.last_calls.get(&w.name),
+            })
+        })
+        .collect();
     HttpResponse::Ok().json(serde_json::json!({
         "kind": state.spec.kind_name(),
         "state": state.fit_state(),
@@ -41,7 +77,7 @@ async fn status(state: web::Data<MasterState>) -> HttpResponse {
         "last_loss": progress.last_loss,
         "loss_history": progress.loss_history,
         "stop_reason": progress.stop_reason,
-        "workers": state.workers.iter().map(|w| serde_json::json!({"name": w.name, "url": w.url})).collect::<Vec<_>>(),
+        "workers": workers,
     }))
 }
 
@@ -68,12 +104,17 @@ fn require_kind(state: &MasterState, kind: &str, path: &str) -> Result<(), ApiEr
 
 /// Sends the same request to every worker at once.
 async fn fan_out(state: &MasterState, client: &awc::Client, path: &str, body: Option<Bytes>) -> Vec<CallResult> {
-    join_all(
-        state
-            .workers
-            .iter()
-            .map(|w| client::call(client, &state.calls, &state.logs, w, path, body.clone())),
-    )
+    join_all(state.workers.iter().map(|w| {
+        client::call(
+            client,
+            &state.calls,
+            &state.logs,
+            &state.last_calls,
+            w,
+            path,
+            body.clone(),
+        )
+    }))
     .await
 }
 

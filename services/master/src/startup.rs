@@ -31,6 +31,7 @@ pub struct MasterState {
     pub task: Option<TaskKind>,
     pub workers: Vec<WorkerRef>,
     pub calls: CallSettings,
+    pub last_calls: client::LastCalls,
     pub logs: NodeLogs,
     pub state: Mutex<FitState>,
     /// Set by the first successful fit; predictions are served from then on, refits included.
@@ -40,6 +41,8 @@ pub struct MasterState {
     /// The parameter server's live training progress.
     pub progress: Mutex<Progress>,
     pub max_body_bytes: usize,
+    /// Metrics middleware and log files on (`CHIMERA_TELEMETRY`).
+    pub telemetry: bool,
 }
 
 impl MasterState {
@@ -101,7 +104,8 @@ pub fn state_from(exp: &Experiment) -> Result<MasterState, String> {
             url: exp.env.worker_url(i),
         })
         .collect();
-    let logs = NodeLogs::open(&exp.log_dir("master")).map_err(|e| format!("cannot open the logs: {e}"))?;
+    let logs = NodeLogs::open_if(exp.env.telemetry, &exp.log_dir("master"))
+        .map_err(|e| format!("cannot open the logs: {e}"))?;
     Ok(MasterState {
         spec: exp.master.clone(),
         task,
@@ -113,15 +117,18 @@ pub fn state_from(exp: &Experiment) -> Result<MasterState, String> {
             max_body_bytes: exp.env.max_body_bytes,
         },
         logs,
+        last_calls: client::LastCalls::default(),
         state: Mutex::new(FitState::Idle),
         fitted_once: AtomicBool::new(false),
         model: RwLock::new(None),
         progress: Mutex::new(Progress::default()),
         max_body_bytes: exp.env.max_body_bytes,
+        telemetry: exp.env.telemetry,
     })
 }
 
 pub fn build(state: MasterState, listener: TcpListener) -> std::io::Result<Server> {
+    let telemetry = state.telemetry;
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         // One pooled client per HTTP thread: awc clients are not shared across threads.
@@ -129,7 +136,10 @@ pub fn build(state: MasterState, listener: TcpListener) -> std::io::Result<Serve
         App::new()
             .app_data(state.clone())
             .app_data(client)
-            .wrap(middleware::from_fn(service::record_request_metrics))
+            .wrap(middleware::Condition::new(
+                telemetry,
+                middleware::from_fn(service::record_request_metrics),
+            ))
             .configure(routes::configure)
             .default_service(web::to(service::not_found))
     })

@@ -49,7 +49,13 @@ fn serve(dir: PathBuf) {
     };
     let (state, exp) = chimera_worker::startup::load(&dir, &name).unwrap_or_else(|e| fail(e));
     service::init_telemetry(exp.env.log_format, &exp.env.log_level);
-    service::prometheus();
+    if exp.env.telemetry {
+        service::prometheus();
+        service::register_counters();
+        metrics::gauge!("chimera_worker_rows_loaded", "worker" => name.clone()).set(state.data.n_rows() as f64);
+    } else {
+        service::disable_metrics();
+    }
     for w in &exp.warnings {
         tracing::warn!("{w}");
     }

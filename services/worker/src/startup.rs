@@ -26,6 +26,8 @@ pub struct WorkerState {
     pub fitting: AtomicBool,
     pub logs: NodeLogs,
     pub max_body_bytes: usize,
+    /// Metrics middleware and log files on (`CHIMERA_TELEMETRY`).
+    pub telemetry: bool,
     /// The shard prepared for the current parameter-server fit, reused every round.
     pub sgd_prepared: Mutex<Option<Arc<crate::sgd::Prepared>>>,
 }
@@ -74,8 +76,10 @@ pub fn load_from(exp: Experiment, name: &str) -> Result<(WorkerState, Experiment
         },
         model: RwLock::new(None),
         fitting: AtomicBool::new(false),
-        logs: NodeLogs::open(&exp.log_dir(name)).map_err(|e| format!("cannot open the logs: {e}"))?,
+        logs: NodeLogs::open_if(exp.env.telemetry, &exp.log_dir(name))
+            .map_err(|e| format!("cannot open the logs: {e}"))?,
         max_body_bytes: exp.env.max_body_bytes,
+        telemetry: exp.env.telemetry,
         sgd_prepared: Mutex::new(None),
     };
     state.data = data::load(&exp.data_dir(name), state.task()).map_err(|e| e.to_string())?;
@@ -87,7 +91,6 @@ pub fn load_from(exp: Experiment, name: &str) -> Result<(WorkerState, Experiment
             state.data.columns.len()
         ),
     );
-    metrics::gauge!("chimera_worker_rows_loaded", "worker" => name.to_string()).set(state.data.n_rows() as f64);
     Ok((state, exp))
 }
 
@@ -95,11 +98,15 @@ pub fn load_from(exp: Experiment, name: &str) -> Result<(WorkerState, Experiment
 /// (graceful: in-flight requests finish).
 pub fn build(state: WorkerState, listener: TcpListener) -> std::io::Result<Server> {
     let delay = Duration::from_millis(state.spec.knobs.delay_ms);
+    let telemetry = state.telemetry;
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .wrap(middleware::from_fn(service::record_request_metrics))
+            .wrap(middleware::Condition::new(
+                telemetry,
+                middleware::from_fn(service::record_request_metrics),
+            ))
             .wrap(middleware::Condition::new(
                 !delay.is_zero(),
                 middleware::from_fn(routes::straggler_delay),

@@ -29,6 +29,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "CHIMERA_LOG_DIR",
     "CHIMERA_LOG_FORMAT",
     "CHIMERA_LOG_LEVEL",
+    "CHIMERA_TELEMETRY",
     // Set per process by `cargo xtask up` or the compose file, not usually by people.
     "CHIMERA_EXPERIMENT_DIR",
     "CHIMERA_NODE_NAME",
@@ -150,6 +151,8 @@ pub struct EnvConfig {
     pub log_dir: Option<PathBuf>,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// Metrics and the two log files (`CHIMERA_TELEMETRY=off` turns both off, to measure them).
+    pub telemetry: bool,
 }
 
 impl EnvConfig {
@@ -258,6 +261,17 @@ impl EnvConfig {
             }
         };
         let log_level = src.get("CHIMERA_LOG_LEVEL").unwrap_or("info").to_string();
+        let telemetry = match src.get("CHIMERA_TELEMETRY").unwrap_or("on").trim() {
+            "on" | "" => true,
+            "off" => false,
+            other => {
+                return Err(ConfigError::variable(
+                    "CHIMERA_TELEMETRY",
+                    other,
+                    "must be one of: on, off",
+                ))
+            }
+        };
         Ok((
             EnvConfig {
                 network_name,
@@ -278,6 +292,7 @@ impl EnvConfig {
                 log_dir,
                 log_format,
                 log_level,
+                telemetry,
             },
             warnings,
         ))
@@ -599,6 +614,17 @@ mod tests {
         )]))
         .unwrap();
         assert_eq!(c.worker_url(0), "http://127.0.0.1:7001");
+    }
+
+    #[test]
+    fn rule_telemetry() {
+        assert!(err(&[("CHIMERA_TELEMETRY", "maybe")]).contains("one of: on, off"));
+        assert!(
+            !EnvConfig::load(&src(&[("CHIMERA_TELEMETRY", "off")]))
+                .unwrap()
+                .0
+                .telemetry
+        );
     }
 
     #[test]

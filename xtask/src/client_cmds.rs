@@ -1,0 +1,181 @@
+//! A client for people, not only curl: `fit` with a live progress bar and a per-worker table,
+//! `predict` from a CSV to a CSV, and `status`.
+
+use crate::csv;
+use chimera_shared::api::{FitResponse, PredRows, PredictRequest, PredictResponse};
+use chimera_shared::client::Client;
+use chimera_shared::config::{Experiment, MasterSpec};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+fn master(exp: &Experiment) -> Client {
+    Client::new(
+        format!("http://127.0.0.1:{}", exp.env.master_port),
+        Duration::from_secs(3600),
+    )
+}
+
+fn unreachable_hint(exp: &Experiment, e: String) -> String {
+    format!(
+        "{e}\nIs the experiment running? Start it with `cargo xtask up --dir {}` (add --local without Docker)",
+        exp.dir.display()
+    )
+}
+
+/// Starts a fit and shows its progress until it ends; prints each worker's time.
+pub fn fit(exp: &Experiment) -> Result<(), String> {
+    let client = master(exp);
+    client.get("/healthz").map_err(|e| unreachable_hint(exp, e))?;
+    let kind = exp.master.kind_name();
+    let fitting = {
+        let client = client.clone();
+        std::thread::spawn(move || client.fit(kind))
+    };
+    let bar = match &exp.master {
+        MasterSpec::ParameterServer(ps) => {
+            let bar = ProgressBar::new(ps.max_iter);
+            bar.set_style(
+                ProgressStyle::with_template("round {pos}/{len} {bar:40} loss {msg} ETA {eta}")
+                    .expect("a valid template"),
+            );
+            bar
+        }
+        MasterSpec::Aggregation => {
+            let bar = ProgressBar::new_spinner();
+            bar.set_message("fitting on every worker ...");
+            bar
+        }
+    };
+    while !fitting.is_finished() {
+        if let Ok(status) = client
+            .get("/v1/chimera/status")
+            .and_then(|a| a.json::<serde_json::Value>())
+        {
+            if let Some(round) = status["round"].as_u64() {
+                bar.set_position(round);
+            }
+            if let Some(loss) = status["last_loss"].as_f64() {
+                bar.set_message(format!("{loss:.6}"));
+            }
+        }
+        bar.tick();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bar.finish_and_clear();
+    let answer: FitResponse = fitting.join().map_err(|_| "the fit thread panicked".to_string())??;
+    print_fit(&answer);
+    Ok(())
+}
+
+pub fn print_fit(fit: &FitResponse) {
+    println!(
+        "fit: {}{}",
+        fit.fit,
+        fit.seconds.map(|s| format!(" in {s:.3} s")).unwrap_or_default()
+    );
+    if let Some(t) = &fit.training {
+        println!(
+            "  {} rounds, stopped by {}, final loss {:.6}",
+            t.rounds, t.stop_reason, t.final_loss
+        );
+    }
+    println!("  {:<16} {:>8} {:>10}", "worker", "outcome", "seconds");
+    for w in &fit.workers {
+        let error = w.error.as_deref().map(|e| format!("  {e}")).unwrap_or_default();
+        println!("  {:<16} {:>8} {:>10.4}{error}", w.name, w.outcome.as_str(), w.seconds);
+    }
+}
+
+/// Predicts every row of a CSV (header = feature names) and writes the predictions as CSV.
+pub fn predict(exp: &Experiment, input: &Path, output: Option<&Path>) -> Result<(), String> {
+    let table = csv::read(input)?;
+    let request = PredictRequest {
+        columns: table.header.clone(),
+        rows: csv::numbers(&table, input)?,
+    };
+    let answer: PredictResponse = master(exp)
+        .predict(exp.master.kind_name(), &request)
+        .map_err(|e| unreachable_hint(exp, e))?;
+    let mut header = vec!["y_pred".to_string()];
+    let classes = answer.classes.clone().unwrap_or_default();
+    if answer.y_pred_proba.is_some() {
+        header.extend(classes.iter().map(|c| format!("proba_{c}")));
+    }
+    let rows = (0..request.rows.len()).map(|i| {
+        let mut row = vec![match (&answer.y_pred_labels, &answer.y_pred_rows) {
+            (Some(labels), _) => labels[i].to_string(),
+            (None, PredRows::Values(v)) => csv::num(v[i]),
+            (None, PredRows::Labels(l)) => l[i].to_string(),
+        }];
+        if let Some(p) = &answer.y_pred_proba {
+            row.extend(p[i].iter().map(|v| csv::num(*v)));
+        }
+        row
+    });
+    match output {
+        Some(path) => {
+            csv::write(path, &header, rows)?;
+            eprintln!("wrote {} predictions to {}", request.rows.len(), path.display());
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", header.join(","));
+            for row in rows {
+                let _ = writeln!(out, "{}", row.join(","));
+            }
+        }
+    }
+    if !answer.failed_workers.is_empty() {
+        eprintln!("workers that did not contribute: {:?}", answer.failed_workers);
+    }
+    Ok(())
+}
+
+pub fn status(exp: &Experiment) -> Result<(), String> {
+    let s: serde_json::Value = master(exp)
+        .get("/v1/chimera/status")
+        .map_err(|e| unreachable_hint(exp, e))?
+        .ok()?;
+    println!(
+        "master: kind {}, state {}",
+        s["kind"].as_str().unwrap_or("?"),
+        s["state"].as_str().unwrap_or("?")
+    );
+    if s["kind"] == "parameter-server" {
+        println!(
+            "  round {}/{}, last loss {}, stop {}",
+            s["round"],
+            s["max_iter"],
+            s["last_loss"]
+                .as_f64()
+                .map(|l| format!("{l:.6}"))
+                .unwrap_or_else(|| "-".into()),
+            s["stop_reason"].as_str().unwrap_or("-")
+        );
+    }
+    println!(
+        "  {:<16} {:<8} {:<32} {:>8} {:>10}",
+        "worker", "healthy", "last call", "outcome", "seconds"
+    );
+    for w in s["workers"].as_array().into_iter().flatten() {
+        let last = &w["last_call"];
+        println!(
+            "  {:<16} {:<8} {:<32} {:>8} {:>10}",
+            w["name"].as_str().unwrap_or("?"),
+            if w["healthy"].as_bool() == Some(true) {
+                "yes"
+            } else {
+                "NO"
+            },
+            last["endpoint"].as_str().unwrap_or("-"),
+            last["outcome"].as_str().unwrap_or("-"),
+            last["seconds"]
+                .as_f64()
+                .map(|v| format!("{v:.4}"))
+                .unwrap_or_else(|| "-".into())
+        );
+    }
+    Ok(())
+}
