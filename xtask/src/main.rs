@@ -1,5 +1,6 @@
 //! `cargo xtask`: Chimera's task runner. Run `cargo xtask --help`.
 
+mod bench;
 mod client_cmds;
 mod csv;
 mod demo;
@@ -86,6 +87,22 @@ enum Cmd {
     Status {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+    },
+    /// Benchmarks: the original's scenarios through the real HTTP path, with the floor measured
+    /// in the same run; one JSON line per (scenario, worker count).
+    Bench {
+        /// A short run (k = 2 and 3, fewer repeats; under 2 minutes once the data exists).
+        #[arg(long)]
+        quick: bool,
+        /// On Docker containers instead of local processes.
+        #[arg(long)]
+        docker: bool,
+        /// Also write this markdown file (docs/benchmarks.md) from the run's results.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        /// Run the criterion micro-benchmarks of the hot paths instead.
+        #[arg(long)]
+        micro: bool,
     },
     /// (Re)write the examples' data from the red wine set that linfa-datasets ships.
     Examples,
@@ -192,6 +209,26 @@ fn run(cmd: Cmd) -> Result<(), String> {
             examples::write_sgd(&root.join("examples"), &root.join("tests/data/winequality_red"))
         }
         Cmd::Test { args } => test(&args),
+        Cmd::Bench { micro: true, .. } => {
+            let status = workspace::cargo()
+                .args(["bench", "-p", "chimera-worker", "--bench", "hot_paths"])
+                .status()
+                .map_err(|e| format!("cannot run cargo bench: {e}"))?;
+            status
+                .success()
+                .then_some(())
+                .ok_or_else(|| "cargo bench failed".to_string())
+        }
+        Cmd::Bench {
+            quick,
+            docker,
+            markdown,
+            ..
+        } => bench::run(&bench::Options {
+            quick,
+            docker,
+            markdown,
+        }),
         Cmd::Fit { dir } => client_cmds::fit(&load(&dir)?),
         Cmd::Predict { dir, csv, out } => client_cmds::predict(&load(&dir)?, &csv, out.as_deref()),
         Cmd::Status { dir } => client_cmds::status(&load(&dir)?),

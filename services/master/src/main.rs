@@ -3,6 +3,7 @@
 //! ```text
 //! chimera-master               serve (CHIMERA_EXPERIMENT_DIR)
 //! chimera-master healthcheck   exit 0 when this node's /healthz answers (Docker healthcheck)
+//! chimera-master floor URL...  the benchmark's floor: a bare fan-out round trip (see below)
 //! ```
 
 use chimera_shared::config::EnvSource;
@@ -21,6 +22,7 @@ fn main() {
     match std::env::args().nth(1).as_deref() {
         None | Some("serve") => serve(dir),
         Some("healthcheck") => healthcheck(dir),
+        Some("floor") => floor(),
         Some("--version" | "-V") => println!("chimera-master {}", env!("CARGO_PKG_VERSION")),
         Some(other) => fail(format!(
             "unknown command {other:?}; use `serve` (the default) or `healthcheck`"
@@ -67,4 +69,49 @@ fn serve(dir: PathBuf) {
     if let Err(e) = result {
         fail(format!("server stopped: {e}"));
     }
+}
+
+/// The benchmark's floor, measured with the master's own client and the workers' own server:
+/// `chimera-master floor ROUNDS URL...` fans `GET /healthz` out to every URL at once, ROUNDS
+/// times, and prints the median and 99th percentile seconds of one fan-out as JSON.
+fn floor() {
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let Some((rounds, urls)) = args.split_first() else {
+        fail("usage: chimera-master floor ROUNDS URL...");
+    };
+    let rounds: usize = rounds.parse().unwrap_or_else(|_| fail("ROUNDS must be a whole number"));
+    let urls: Vec<String> = urls.iter().map(|u| format!("{u}/healthz")).collect();
+    let times = actix_web::rt::System::new().block_on(async move {
+        let client = awc::Client::builder().timeout(Duration::from_secs(10)).finish();
+        let mut times = Vec::with_capacity(rounds);
+        for i in 0..rounds + rounds / 10 {
+            let started = std::time::Instant::now();
+            let calls = urls.iter().map(|u| {
+                let req = client.get(u.as_str());
+                async move {
+                    let mut res = req.send().await.map_err(|e| e.to_string())?;
+                    res.body().await.map_err(|e| e.to_string())
+                }
+            });
+            for r in futures_util::future::join_all(calls).await {
+                if let Err(e) = r {
+                    fail(format!("floor: {e}"));
+                }
+            }
+            // The first tenth warms the connection pool up and is not counted.
+            if i >= rounds / 10 {
+                times.push(started.elapsed().as_secs_f64());
+            }
+        }
+        times
+    });
+    let mut sorted = times;
+    sorted.sort_by(f64::total_cmp);
+    let at = |q: f64| sorted[((sorted.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "{{\"median_s\": {}, \"p99_s\": {}, \"rounds\": {}}}",
+        at(0.5),
+        at(0.99),
+        sorted.len()
+    );
 }

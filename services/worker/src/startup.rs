@@ -114,6 +114,9 @@ pub fn build(state: WorkerState, listener: TcpListener) -> std::io::Result<Serve
             .configure(routes::configure)
             .default_service(web::to(service::not_found))
     })
+    // One HTTP thread: heavy work runs on the blocking pool, and on a small machine several
+    // workers share the cores with the master; fewer threads means less switching.
+    .workers(1)
     .listen(listener)?
     .shutdown_timeout(10)
     .run();
