@@ -285,3 +285,116 @@ pub struct FitStepResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bias: Option<Vec<f64>>,
 }
+
+// ------------------------------------------------------------------------------------------------
+// Fast views of a predict body (a 100,000-row request is tens of MB of JSON)
+// ------------------------------------------------------------------------------------------------
+
+/// `X_pred_rows` parsed straight into one row-major buffer: no vector per row. Rows of a
+/// different length than the first are remembered, not refused here, so the error can name
+/// the column count (which may come later in the body).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlatRows {
+    pub values: Vec<f64>,
+    pub n_rows: usize,
+    /// The first row's length.
+    pub width: usize,
+    /// The first row whose length differs from the first row's: `(index, length)`.
+    pub ragged: Option<(usize, usize)>,
+}
+
+impl FlatRows {
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.values[i * self.width..(i + 1) * self.width]
+    }
+}
+
+impl<'de> Deserialize<'de> for FlatRows {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Outer;
+        impl<'de> serde::de::Visitor<'de> for Outer {
+            type Value = FlatRows;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of rows, each a list of numbers")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<FlatRows, A::Error> {
+                let mut out = FlatRows::default();
+                while let Some(len) = seq.next_element_seed(Row(&mut out.values))? {
+                    if out.n_rows == 0 {
+                        out.width = len;
+                    } else if len != out.width && out.ragged.is_none() {
+                        out.ragged = Some((out.n_rows, len));
+                    }
+                    out.n_rows += 1;
+                }
+                Ok(out)
+            }
+        }
+        /// One row appended to the buffer; yields its length.
+        struct Row<'a>(&'a mut Vec<f64>);
+        impl<'de> serde::de::DeserializeSeed<'de> for Row<'_> {
+            type Value = usize;
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+                d.deserialize_seq(self)
+            }
+        }
+        impl<'de> serde::de::Visitor<'de> for Row<'_> {
+            type Value = usize;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a row: a list of numbers")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+                let mut n = 0;
+                while let Some(v) = seq.next_element::<f64>()? {
+                    self.0.push(v);
+                    n += 1;
+                }
+                Ok(n)
+            }
+        }
+        d.deserialize_seq(Outer)
+    }
+}
+
+/// A predict body with its rows in one buffer (workers, the parameter server).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PredictBody {
+    #[serde(rename = "X_pred_columns")]
+    pub columns: Vec<String>,
+    #[serde(rename = "X_pred_rows")]
+    pub rows: FlatRows,
+}
+
+/// The aggregation master's view of a predict body: the columns, and the rows only counted.
+/// It forwards the body untouched; the workers parse the numbers (and name any bad one).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PredictShape {
+    #[serde(rename = "X_pred_columns")]
+    pub columns: Vec<String>,
+    #[serde(rename = "X_pred_rows")]
+    pub rows: RowCount,
+}
+
+/// How many rows a list holds, without parsing their numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowCount(pub usize);
+
+impl<'de> Deserialize<'de> for RowCount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Count;
+        impl<'de> serde::de::Visitor<'de> for Count {
+            type Value = RowCount;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of rows")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RowCount, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(RowCount(n))
+            }
+        }
+        d.deserialize_seq(Count)
+    }
+}

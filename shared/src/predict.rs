@@ -1,7 +1,7 @@
 //! Checks on a predict request that need no model, and matching its columns to a model's.
 //! Used by the master (to fail fast, before any fan-out) and by the workers.
 
-use crate::api::PredictRequest;
+use crate::api::FlatRows;
 use crate::error::ApiError;
 
 /// Column names as the seed compares them: lower-cased and trimmed.
@@ -9,10 +9,10 @@ pub fn normalize(name: &str) -> String {
     name.trim().to_lowercase()
 }
 
-/// Rejects what no model could answer: no rows, ragged rows, duplicate or empty column names,
-/// values that are not finite. Returns the normalized column names.
-pub fn check_request(req: &PredictRequest) -> Result<Vec<String>, ApiError> {
-    let columns: Vec<String> = req.columns.iter().map(|c| normalize(c)).collect();
+/// Rejects column lists no model could use (empty, duplicate or blank names); returns the
+/// normalized names.
+pub fn check_columns(raw: &[String]) -> Result<Vec<String>, ApiError> {
+    let columns: Vec<String> = raw.iter().map(|c| normalize(c)).collect();
     if columns.is_empty() {
         return Err(ApiError::bad_request(
             "invalid_request",
@@ -33,31 +33,44 @@ pub fn check_request(req: &PredictRequest) -> Result<Vec<String>, ApiError> {
             ));
         }
     }
-    if req.rows.is_empty() {
+    Ok(columns)
+}
+
+pub fn check_not_empty(n_rows: usize) -> Result<(), ApiError> {
+    if n_rows == 0 {
         return Err(ApiError::bad_request(
             "empty_rows",
             "X_pred_rows is empty: send at least one row",
         ));
     }
-    for (i, row) in req.rows.iter().enumerate() {
-        if row.len() != columns.len() {
-            return Err(ApiError::bad_request(
-                "row_length",
-                format!(
-                    "X_pred_rows[{i}] has {} values but X_pred_columns names {} columns",
-                    row.len(),
-                    columns.len()
-                ),
-            ));
-        }
-        if let Some(j) = row.iter().position(|v| !v.is_finite()) {
-            return Err(ApiError::bad_request(
-                "invalid_value",
-                format!("X_pred_rows[{i}][{j}] (column {:?}) is not a finite number", columns[j]),
-            ));
-        }
+    Ok(())
+}
+
+/// Every row must hold one finite number per column.
+pub fn check_rows(rows: &FlatRows, columns: &[String]) -> Result<(), ApiError> {
+    check_not_empty(rows.n_rows)?;
+    let wrong = if rows.width != columns.len() {
+        Some((0, rows.width))
+    } else {
+        rows.ragged
+    };
+    if let Some((i, len)) = wrong {
+        return Err(ApiError::bad_request(
+            "row_length",
+            format!(
+                "X_pred_rows[{i}] has {len} values but X_pred_columns names {} columns",
+                columns.len()
+            ),
+        ));
     }
-    Ok(columns)
+    if let Some(at) = rows.values.iter().position(|v| !v.is_finite()) {
+        let (i, j) = (at / rows.width, at % rows.width);
+        return Err(ApiError::bad_request(
+            "invalid_value",
+            format!("X_pred_rows[{i}][{j}] (column {:?}) is not a finite number", columns[j]),
+        ));
+    }
+    Ok(())
 }
 
 /// For each of the model's columns, its position in the request. Columns may come in any order;
@@ -86,51 +99,67 @@ pub fn align(request: &[String], model: &[String]) -> Result<Vec<usize>, ApiErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::PredictBody;
 
-    fn req(cols: &[&str], rows: Vec<Vec<f64>>) -> PredictRequest {
-        PredictRequest {
-            columns: cols.iter().map(|s| s.to_string()).collect(),
-            rows,
-        }
+    fn body(json: &str) -> PredictBody {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn rows_parse_into_one_buffer() {
+        let b = body(r#"{"X_pred_columns": ["a", "b"], "X_pred_rows": [[1, 2.5], [3, 4]]}"#);
+        assert_eq!((b.rows.n_rows, b.rows.width), (2, 2));
+        assert_eq!(b.rows.row(1), &[3.0, 4.0]);
+        assert!(check_rows(&b.rows, &check_columns(&b.columns).unwrap()).is_ok());
     }
 
     #[test]
     fn requests_are_checked() {
+        assert_eq!(check_columns(&strings(&[" A", "b"])).unwrap(), vec!["a", "b"]);
         assert_eq!(
-            check_request(&req(&[" A", "b"], vec![vec![1.0, 2.0]])).unwrap(),
-            vec!["a", "b"]
+            check_columns(&strings(&["a", "A "])).unwrap_err().code,
+            "duplicate_column"
         );
-        assert_eq!(check_request(&req(&["a"], vec![])).unwrap_err().code, "empty_rows");
-        let e = check_request(&req(&["a", "b"], vec![vec![1.0, 2.0], vec![1.0]])).unwrap_err();
+        assert_eq!(check_columns(&[]).unwrap_err().code, "invalid_request");
+        let cols = strings(&["a", "b"]);
+        assert_eq!(
+            check_rows(&body(r#"{"X_pred_columns": [], "X_pred_rows": []}"#).rows, &cols)
+                .unwrap_err()
+                .code,
+            "empty_rows"
+        );
+        let e = check_rows(
+            &body(r#"{"X_pred_columns": [], "X_pred_rows": [[1, 2], [1]]}"#).rows,
+            &cols,
+        )
+        .unwrap_err();
         assert_eq!(
             e.message,
             "X_pred_rows[1] has 1 values but X_pred_columns names 2 columns"
         );
+        let e = check_rows(
+            &body(r#"{"X_pred_columns": [], "X_pred_rows": [[1], [1]]}"#).rows,
+            &cols,
+        )
+        .unwrap_err();
         assert_eq!(
-            check_request(&req(&["a", "A "], vec![vec![1.0, 2.0]]))
-                .unwrap_err()
-                .code,
-            "duplicate_column"
-        );
-        assert_eq!(
-            check_request(&req(&["a"], vec![vec![f64::NAN]])).unwrap_err().code,
-            "invalid_value"
-        );
-        assert_eq!(
-            check_request(&req(&[], vec![vec![]])).unwrap_err().code,
-            "invalid_request"
+            e.message,
+            "X_pred_rows[0] has 1 values but X_pred_columns names 2 columns"
         );
     }
 
     #[test]
     fn columns_align_by_name() {
-        let model = vec!["a".to_string(), "b".to_string(), "c".to_string()];
-        let got = align(&["c".into(), "a".into(), "b".into()], &model).unwrap();
-        assert_eq!(got, vec![1, 2, 0]);
-        let e = align(&["a".into(), "b".into(), "zz".into()], &model).unwrap_err();
+        let model = strings(&["a", "b", "c"]);
+        assert_eq!(align(&strings(&["c", "a", "b"]), &model).unwrap(), vec![1, 2, 0]);
+        let e = align(&strings(&["a", "b", "zz"]), &model).unwrap_err();
         assert_eq!(e.code, "unknown_column");
         assert!(e.message.contains("\"zz\""));
-        let e = align(&["a".into(), "b".into()], &model).unwrap_err();
+        let e = align(&strings(&["a", "b"]), &model).unwrap_err();
         assert_eq!(e.code, "missing_column");
         assert!(e.message.contains("\"c\""));
     }

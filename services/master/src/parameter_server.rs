@@ -10,7 +10,7 @@ use crate::client::{self, WorkerRef};
 use crate::startup::MasterState;
 use actix_web::web::Bytes;
 use chimera_shared::api::{
-    paths, DataSample, FitResponse, FitStepRequest, FitStepResponse, Label, Outcome, PredRows, PredictRequest,
+    paths, DataSample, FitResponse, FitStepRequest, FitStepResponse, Label, Outcome, PredRows, PredictBody,
     PredictResponse, SgdSettings, TrainingSummary, WorkerReport,
 };
 use chimera_shared::config::{LearningRate, Loss, ModelType, ParameterServerSpec, SgdMode};
@@ -414,16 +414,17 @@ fn no_workers(people: &[Participant], what: &str) -> ApiError {
 impl LinearModel {
     /// Predicts from raw features: columns matched by name, standardized with the training
     /// statistics, labels in their own type.
-    pub fn predict(&self, request: &PredictRequest) -> Result<PredictResponse, ApiError> {
-        let columns = predict::check_request(request)?;
+    pub fn predict(&self, request: &PredictBody) -> Result<PredictResponse, ApiError> {
+        let columns = predict::check_columns(&request.columns)?;
+        predict::check_rows(&request.rows, &columns)?;
         let order = predict::align(&columns, &self.columns)?;
         let d = self.columns.len();
         let zeros = vec![0.0; d];
         let ones = vec![1.0; d];
         let mean = self.mean.as_deref().unwrap_or(&zeros);
         let scale = self.scale.as_deref().unwrap_or(&ones);
-        let x = Array2::from_shape_fn((request.rows.len(), d), |(i, j)| {
-            (request.rows[i][order[j]] - mean[j]) / scale[j]
+        let x = Array2::from_shape_fn((request.rows.n_rows, d), |(i, j)| {
+            (request.rows.row(i)[order[j]] - mean[j]) / scale[j]
         });
         let f = sgd::decision(x.view(), &self.w, &self.b);
         let Some(classes) = &self.classes else {

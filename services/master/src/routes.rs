@@ -5,7 +5,9 @@ use crate::client::{self, CallResult};
 use crate::startup::{FitState, MasterState};
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chimera_shared::api::{paths, FailedWorker, FitResponse, Outcome, PredictRequest, PredictResponse, WorkerReport};
+use chimera_shared::api::{
+    paths, FailedWorker, FitResponse, Outcome, PredictBody, PredictResponse, PredictShape, WorkerReport,
+};
 use chimera_shared::config::MasterSpec;
 use chimera_shared::logs::Side;
 use chimera_shared::service::{self, parse_json, read_body};
@@ -211,9 +213,11 @@ async fn aggregation_predict(
     let started = Instant::now();
     require_kind(&state, "aggregation", paths::AGGREGATION_PREDICT)?;
     let body = read_body(body, state.max_body_bytes).await?;
-    // Check what needs no model here, so a bad request never fans out.
-    let request: PredictRequest = parse_json(&body)?;
-    predict::check_request(&request)?;
+    // Check the shape here, so malformed JSON, bad columns or no rows never fan out; the
+    // numbers are parsed (and any bad one named) by the workers, once each.
+    let shape: PredictShape = parse_json(&body)?;
+    predict::check_columns(&shape.columns)?;
+    predict::check_not_empty(shape.rows.0)?;
     if !state.has_model() {
         return Err(ApiError::conflict(
             "not_fitted",
@@ -223,7 +227,7 @@ async fn aggregation_predict(
             ),
         ));
     }
-    let n_rows = request.rows.len();
+    let n_rows = shape.rows.0;
     let results = fan_out(&state, &client, paths::MODEL_PREDICT, Some(body)).await;
     let mut answers = Vec::new();
     let mut failed = Vec::new();
@@ -348,8 +352,7 @@ async fn parameter_server_predict(
     let started = Instant::now();
     require_kind(&state, "parameter-server", paths::PARAMETER_SERVER_PREDICT)?;
     let body = read_body(body, state.max_body_bytes).await?;
-    let request: PredictRequest = parse_json(&body)?;
-    predict::check_request(&request)?;
+    let request: PredictBody = parse_json(&body)?;
     let model = state.model.read().unwrap_or_else(|p| p.into_inner()).clone();
     let Some(model) = model else {
         return Err(ApiError::conflict(

@@ -6,7 +6,7 @@ use crate::startup::WorkerState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::{web, HttpResponse};
-use chimera_shared::api::{paths, FitResponse, FitStepRequest, Label, PredRows, PredictRequest, PredictResponse};
+use chimera_shared::api::{paths, FitResponse, FitStepRequest, Label, PredRows, PredictBody, PredictResponse};
 use chimera_shared::config::WorkerKind;
 use chimera_shared::service::{self, parse_json, read_body};
 use chimera_shared::{predict, ApiError};
@@ -115,13 +115,28 @@ async fn model_fit(state: web::Data<WorkerState>, body: web::Payload) -> Result<
     }
 }
 
-/// Rows above this are predicted on a blocking thread so large requests do not stall others.
-const INLINE_PREDICT_ROWS: usize = 2_000;
+/// Bodies above this are parsed and predicted on a blocking thread, so a large request does
+/// not hold up the HTTP thread (health checks, other predicts).
+const INLINE_PREDICT_BYTES: usize = 256 * 1024;
 
 async fn model_predict(state: web::Data<WorkerState>, body: web::Payload) -> Result<HttpResponse, ApiError> {
     let body = read_body(body, state.max_body_bytes).await?;
-    let request: PredictRequest = parse_json(&body)?;
-    let columns = predict::check_request(&request)?;
+    let answer = if body.len() <= INLINE_PREDICT_BYTES {
+        predict_json(&state, &body)?
+    } else {
+        let worker = state.clone();
+        web::block(move || predict_json(&worker, &body))
+            .await
+            .map_err(|e| ApiError::internal(format!("the predict thread failed: {e}")))??
+    };
+    Ok(HttpResponse::Ok().content_type("application/json").body(answer))
+}
+
+/// Parse, check, align, predict, answer: the whole predict, as JSON bytes.
+fn predict_json(state: &WorkerState, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let request: PredictBody = parse_json(body)?;
+    let columns = predict::check_columns(&request.columns)?;
+    predict::check_rows(&request.rows, &columns)?;
     let model = state.model.read().unwrap_or_else(|p| p.into_inner()).clone();
     let Some(model) = model else {
         return Err(ApiError::conflict(
@@ -134,16 +149,10 @@ async fn model_predict(state: web::Data<WorkerState>, body: web::Payload) -> Res
         ));
     };
     let order = predict::align(&columns, &state.data.columns)?;
-    let x = Array2::from_shape_fn((request.rows.len(), order.len()), |(i, j)| request.rows[i][order[j]]);
-    let n_classes = state.n_classes();
-    let output = if x.nrows() > INLINE_PREDICT_ROWS {
-        web::block(move || model.predict(x.view(), n_classes))
-            .await
-            .map_err(|e| ApiError::internal(format!("the predict thread failed: {e}")))?
-    } else {
-        model.predict(x.view(), n_classes)
-    };
-    Ok(HttpResponse::Ok().json(answer(output, &state.data.target)))
+    let rows = &request.rows;
+    let x = Array2::from_shape_fn((rows.n_rows, order.len()), |(i, j)| rows.row(i)[order[j]]);
+    let output = model.predict(x.view(), state.n_classes());
+    serde_json::to_vec(&answer(output, &state.data.target)).map_err(|e| ApiError::internal(e.to_string()))
 }
 
 /// Turns a model output into the wire answer. Classification: labels by arg-max (ties to the

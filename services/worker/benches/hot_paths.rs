@@ -1,0 +1,116 @@
+//! Micro-benchmarks of the hot paths (`cargo xtask bench --micro`): the gradient over a shard,
+//! CSV loading, tree and linear predict. The end-to-end figures are `cargo xtask bench`'s.
+
+use chimera_shared::config::spec::DecisionTreeParams;
+use chimera_shared::config::{EstimatorSpec, Loss, TaskKind};
+use chimera_shared::sgd::{self, LossSpec, Targets};
+use chimera_worker::data;
+use chimera_worker::ml;
+use criterion::{criterion_group, criterion_main, Criterion};
+use ndarray::{Array1, Array2};
+use rand08::{rngs::StdRng, Rng, SeedableRng};
+use std::hint::black_box;
+use std::path::PathBuf;
+
+fn random(n: usize, d: usize, seed: u64) -> (Array2<f64>, Vec<usize>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let x = Array2::from_shape_fn((n, d), |_| rng.gen_range(-2.0..2.0));
+    let y = (0..n).map(|i| usize::from(x[[i, 0]] + 0.5 * x[[i, 1]] > 0.0)).collect();
+    (x, y)
+}
+
+fn gradient(c: &mut Criterion) {
+    for (n, d, name) in [
+        (640, 11, "gradient/red-wine-shard-640x11"),
+        (80_000, 20, "gradient/synthetic-shard-80000x20"),
+    ] {
+        let (x, y) = random(n, d, 1);
+        let rows: Vec<usize> = (0..n).collect();
+        let w = Array2::from_elem((d, 1), 0.01);
+        let b = Array1::zeros(1);
+        let spec = LossSpec {
+            loss: Loss::LogLoss,
+            huber_delta: 0.1,
+        };
+        c.bench_function(name, |bench| {
+            bench.iter(|| {
+                black_box(sgd::data_gradient(
+                    x.view(),
+                    Targets::Classes { y: &y, n_classes: 2 },
+                    &rows,
+                    &w,
+                    &b,
+                    spec,
+                ))
+            })
+        });
+    }
+}
+
+fn csv_loading(c: &mut Criterion) {
+    let wine =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/sgd-regression/chimera_train_data/worker-1");
+    c.bench_function("csv/red-wine-shard", |b| {
+        b.iter(|| black_box(data::load(&wine, TaskKind::Regression).unwrap()))
+    });
+    let dir = std::env::temp_dir().join(format!("chimera-bench-csv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (x, y) = random(20_000, 20, 2);
+    let mut xs = (0..20).map(|j| format!("f_{j:02}")).collect::<Vec<_>>().join(",") + "\n";
+    let mut ys = "label\n".to_string();
+    for i in 0..x.nrows() {
+        xs += &(x.row(i).iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",") + "\n");
+        ys += &format!("{}\n", y[i]);
+    }
+    std::fs::write(dir.join("X_train.csv"), xs).unwrap();
+    std::fs::write(dir.join("y_train.csv"), ys).unwrap();
+    c.bench_function("csv/synthetic-20000x20", |b| {
+        b.iter(|| black_box(data::load(&dir, TaskKind::Classification).unwrap()))
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn predict(c: &mut Criterion) {
+    let (x, y) = random(20_000, 20, 3);
+    let dataset = data::Dataset {
+        columns: (0..20).map(|j| format!("f_{j:02}")).collect(),
+        x: x.reversed_axes().as_standard_layout().reversed_axes().to_owned(),
+        target: data::Target::Classification {
+            classes: vec![0.into_label(), 1.into_label()],
+            y,
+        },
+        target_name: "label".into(),
+    };
+    let spec = EstimatorSpec::DecisionTree(DecisionTreeParams {
+        max_depth: Some(5),
+        max_leaf_nodes: Some(15),
+        ..Default::default()
+    });
+    let weights = ml::sample_weights(20_000, true, 0, "worker-1");
+    c.bench_function("tree/fit-20000x20-depth5-15-leaves", |b| {
+        b.iter(|| black_box(ml::fit(&spec, &dataset, &weights).unwrap()))
+    });
+    let tree = ml::fit(&spec, &dataset, &weights).unwrap();
+    let (queries, _) = random(40_000, 20, 4);
+    c.bench_function("tree/predict-40000-rows", |b| {
+        b.iter(|| black_box(tree.predict(queries.view(), 2)))
+    });
+    let w = Array2::from_elem((20, 1), 0.01);
+    let bias = Array1::zeros(1);
+    c.bench_function("linear/predict-40000-rows", |b| {
+        b.iter(|| black_box(sgd::decision(queries.view(), &w, &bias)))
+    });
+}
+
+trait IntoLabel {
+    fn into_label(self) -> chimera_shared::api::Label;
+}
+
+impl IntoLabel for i64 {
+    fn into_label(self) -> chimera_shared::api::Label {
+        chimera_shared::api::Label::Int(self)
+    }
+}
+
+criterion_group!(benches, gradient, csv_loading, predict);
+criterion_main!(benches);
