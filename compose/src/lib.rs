@@ -232,9 +232,10 @@ fn healthcheck(y: &mut Yaml, binary: &str) {
         3,
         &format!("test: [{}, {}, {}]", quote("CMD"), quote(binary), quote("healthcheck")),
     );
-    y.kv(3, "interval", "500ms");
+    // Short: Compose starts the master only once every worker is healthy (start-up <= 5 s).
+    y.kv(3, "interval", "250ms");
     y.kv(3, "timeout", "2s");
-    y.raw(3, "retries", 60);
+    y.raw(3, "retries", 120);
     y.kv(3, "start_period", "0s");
 }
 

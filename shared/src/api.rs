@@ -21,6 +21,22 @@ pub mod paths {
     pub const HEALTHZ: &str = "/healthz";
     pub const READYZ: &str = "/readyz";
     pub const METRICS: &str = "/metrics";
+
+    /// Every path, for bounded metric labels.
+    pub const ALL: &[&str] = &[
+        AGGREGATION_FIT,
+        AGGREGATION_PREDICT,
+        PARAMETER_SERVER_FIT,
+        PARAMETER_SERVER_PREDICT,
+        MODEL_FIT,
+        MODEL_PREDICT,
+        SGD_DATA_SAMPLE,
+        SGD_FIT_STEP,
+        STATUS,
+        HEALTHZ,
+        READYZ,
+        METRICS,
+    ];
 }
 
 /// A classification label: the training file's own type comes back in every answer.

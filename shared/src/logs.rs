@@ -5,13 +5,15 @@
 //!   `http://HOST:PORT/v1/chimera/sgd/fit-step worker endpoint latency = 0.0123 s`
 //!   (seconds with four decimals, no exponent, no timestamp).
 //!
-//! Each line is one `write` on a file opened for appending, so lines from concurrent requests
-//! never interleave mid-line.
+//! Status lines are written through at once. Latency lines, one per worker call, go through a
+//! buffer (a write per call costs more than the call's bookkeeping): it is flushed at the end
+//! of each master request (`flush`), every half second by a background thread, and on drop.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const STATUS_LOG: &str = "chimera_status.log";
 pub const TIME_LOG: &str = "chimera_time.log";
@@ -38,7 +40,7 @@ pub struct NodeLogs {
     dir: PathBuf,
     /// `None` when telemetry is off.
     status: Option<File>,
-    time: Option<File>,
+    time: Option<Arc<Mutex<BufWriter<File>>>>,
 }
 
 impl NodeLogs {
@@ -53,10 +55,12 @@ impl NodeLogs {
                 .open(&path)
                 .map_err(|e| annotate(e, &path))
         };
+        let time = Arc::new(Mutex::new(BufWriter::with_capacity(64 * 1024, open(TIME_LOG)?)));
+        spawn_flusher(Arc::downgrade(&time));
         Ok(NodeLogs {
             dir: dir.to_path_buf(),
             status: Some(open(STATUS_LOG)?),
-            time: Some(open(TIME_LOG)?),
+            time: Some(time),
         })
     }
 
@@ -99,10 +103,39 @@ impl NodeLogs {
 
     /// One latency in `chimera_time.log`, in the seed's format.
     pub fn latency(&self, url: &str, side: Side, seconds: f64) {
-        if let Some(mut file) = self.time.as_ref() {
-            let _ = file.write_all(time_line(url, side, seconds).as_bytes());
+        if let Some(time) = &self.time {
+            let mut buf = time.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = write!(buf, "{url} {} endpoint latency = {seconds:.4} s\n", side.as_str());
         }
     }
+
+    /// Writes buffered latency lines out now.
+    pub fn flush(&self) {
+        if let Some(time) = &self.time {
+            let _ = time.lock().unwrap_or_else(|p| p.into_inner()).flush();
+        }
+    }
+}
+
+impl Drop for NodeLogs {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Flushes the time log every half second until the logs are dropped.
+fn spawn_flusher(time: Weak<Mutex<BufWriter<File>>>) {
+    let _ = std::thread::Builder::new()
+        .name("chimera-log-flush".into())
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(500));
+            match time.upgrade() {
+                Some(t) => {
+                    let _ = t.lock().unwrap_or_else(|p| p.into_inner()).flush();
+                }
+                None => return,
+            }
+        });
 }
 
 fn annotate(e: std::io::Error, path: &Path) -> std::io::Error {
@@ -173,6 +206,7 @@ mod tests {
         logs.status("INFO", "fit started");
         logs.latency("http://h:1/p", Side::Worker, 0.5);
         logs.latency("http://h:1/p", Side::Worker, 0.25);
+        logs.flush();
         let status = std::fs::read_to_string(dir.join("w1").join(STATUS_LOG)).unwrap();
         assert!(status.ends_with(" INFO fit started\n"));
         let time = std::fs::read_to_string(dir.join("w1").join(TIME_LOG)).unwrap();

@@ -148,7 +148,18 @@ pub fn prometheus() -> &'static PrometheusHandle {
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
             .expect("the bucket list is not empty");
         match builder.install_recorder() {
-            Ok(handle) => handle,
+            Ok(handle) => {
+                // Histograms keep raw samples until upkeep folds them in: without this, memory
+                // grows with every request between two scrapes.
+                let upkeep = handle.clone();
+                let _ = std::thread::Builder::new()
+                    .name("chimera-metrics-upkeep".into())
+                    .spawn(move || loop {
+                        std::thread::sleep(std::time::Duration::from_secs(5));
+                        upkeep.run_upkeep();
+                    });
+                handle
+            }
             // Another recorder is already global (a test harness): keep a private one for /metrics.
             Err(_) => PrometheusBuilder::new().build_recorder().handle(),
         }
@@ -174,18 +185,43 @@ pub async fn record_request_metrics(
     next: actix_web::middleware::Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let endpoint = req.match_pattern().unwrap_or_else(|| "unmatched".to_string());
-    let method = req.method().to_string();
+    // Static label values: no allocation per request, and a bounded set by construction.
+    let endpoint: &'static str = crate::api::paths::ALL
+        .iter()
+        .find(|p| **p == req.path())
+        .copied()
+        .unwrap_or("unmatched");
+    let method: &'static str = match *req.method() {
+        actix_web::http::Method::GET => "GET",
+        actix_web::http::Method::POST => "POST",
+        _ => "other",
+    };
     let res = next.call(req).await?;
-    let status = res.status().as_u16().to_string();
     metrics::histogram!(
         "chimera_http_request_duration_seconds",
         "endpoint" => endpoint,
         "method" => method,
-        "status" => status
+        "status" => status_label(res.status().as_u16())
     )
     .record(started.elapsed().as_secs_f64());
     Ok(res)
+}
+
+/// The status codes this service answers, as static label values.
+fn status_label(code: u16) -> &'static str {
+    match code {
+        200 => "200",
+        400 => "400",
+        404 => "404",
+        405 => "405",
+        409 => "409",
+        413 => "413",
+        422 => "422",
+        500 => "500",
+        501 => "501",
+        503 => "503",
+        _ => "other",
+    }
 }
 
 // ------------------------------------------------------------------------------------------------

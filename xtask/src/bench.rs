@@ -647,10 +647,80 @@ pub fn run(opts: &Options) -> Result<(), String> {
         }
         drop(cluster);
     }
+    telemetry_overhead(&root, &wine, opts, &mut report)?;
     if let Some(path) = &opts.markdown {
         std::fs::write(path, markdown(&report.lines, opts)).map_err(|e| format!("{}: {e}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
+    Ok(())
+}
+
+/// What metrics and the two logs cost: the same clusters with `CHIMERA_TELEMETRY` on and off,
+/// runs interleaved (10 of each), medians compared, for a 200-round fit and single-row load.
+fn telemetry_overhead(root: &Path, wine: &Data, opts: &Options, report: &mut Report) -> Result<(), String> {
+    let runs = 10;
+    let load_seconds = if opts.quick { 0.5 } else { 1.0 };
+    let mut clusters = Vec::new();
+    for (i, telemetry) in ["on", "off"].iter().enumerate() {
+        let shards = contiguous_shards(wine.x.len(), 2);
+        let ps = root.join(format!("telemetry-ps-{telemetry}"));
+        experiment(
+            &ps,
+            50 + i as u8,
+            "kind: parameter-server\nmodel_type: regressor\nmax_iter: 200\n",
+            "kind: sgd\nmodel_type: regressor\n",
+            wine,
+            &shards,
+        )?;
+        let bag = root.join(format!("telemetry-bag-{telemetry}"));
+        experiment(
+            &bag,
+            52 + i as u8,
+            "kind: aggregation\n",
+            "kind: regression\nmodel: decision_tree\nparams: {max_depth: 5}\n",
+            wine,
+            &shards,
+        )?;
+        for dir in [&ps, &bag] {
+            let env = std::fs::read_to_string(dir.join(".env")).map_err(|e| e.to_string())?;
+            std::fs::write(dir.join(".env"), format!("{env}CHIMERA_TELEMETRY={telemetry}\n"))
+                .map_err(|e| e.to_string())?;
+        }
+        let ps = Cluster::start(&ps, opts.docker)?;
+        let bag = Cluster::start(&bag, opts.docker)?;
+        bag.client().fit("aggregation")?;
+        clusters.push((ps, bag));
+    }
+    let one_row = serde_json::to_vec(&wine.request(0..1)).map_err(|e| e.to_string())?;
+    let (mut fit_on, mut fit_off, mut rps_on, mut rps_off) = (vec![], vec![], vec![], vec![]);
+    eprintln!(
+        "telemetry on vs off: {runs} interleaved runs of a 200-round fit and {load_seconds} s of 32-client load ..."
+    );
+    for run in 0..runs {
+        // Alternate which goes first, so drift favours neither.
+        let order = if run % 2 == 0 { [0, 1] } else { [1, 0] };
+        for &i in &order {
+            let (ps, bag) = &clusters[i];
+            let t = timed(|| ps.client().fit("parameter-server"))?.0;
+            let base = format!("http://127.0.0.1:{}", bag.exp.env.master_port);
+            let rps = load(&base, &one_row, "/v1/chimera/aggregation/predict", 32, load_seconds)["requests_per_s"]
+                .as_f64()
+                .unwrap_or(f64::NAN);
+            if i == 0 {
+                fit_on.push(t);
+                rps_on.push(rps);
+            } else {
+                fit_off.push(t);
+                rps_off.push(rps);
+            }
+        }
+    }
+    let (fon, foff, ron, roff) = (median(fit_on), median(fit_off), median(rps_on), median(rps_off));
+    report.emit(json!({
+        "scenario": "telemetry_overhead", "k": 2, "runs": runs,
+        "fit_on_median_s": fon, "fit_off_median_s": foff, "fit_overhead_pct": (fon / foff - 1.0) * 100.0,
+        "rps_on_median": ron, "rps_off_median": roff, "throughput_overhead_pct": (1.0 - ron / roff) * 100.0,
+    }));
     Ok(())
 }
 
@@ -750,6 +820,23 @@ fn markdown(lines: &[Value], opts: &Options) -> String {
     md += "\n## Peak memory (VmHWM) of every process, red wine parameter server\n\n| k | MB by node |\n|---|---|\n";
     for l in by("ps_fit_wine_200_rounds") {
         md += &format!("| {} | {} |\n", l["k"], l["peak_rss_mb"]);
+    }
+    md +=
+        "\n## What metrics and logs cost (k = 2, red wine; CHIMERA_TELEMETRY on vs off, 10 interleaved runs each)\n\n";
+    md += "| | telemetry on | telemetry off | overhead |\n|---|---|---|---|\n";
+    for l in by("telemetry_overhead") {
+        md += &format!(
+            "| 200-round fit (s, median) | {} | {} | {}% |\n",
+            f(&l["fit_on_median_s"], 4),
+            f(&l["fit_off_median_s"], 4),
+            f(&l["fit_overhead_pct"], 1)
+        );
+        md += &format!(
+            "| single-row predict, 32 clients (requests/s, median) | {} | {} | {}% |\n",
+            f(&l["rps_on_median"], 0),
+            f(&l["rps_off_median"], 0),
+            f(&l["throughput_overhead_pct"], 1)
+        );
     }
     md += "\n## Raw results\n\n```json\n";
     for l in lines {

@@ -177,11 +177,15 @@ pub fn container_ids(dir: &Path) -> Result<Vec<String>, String> {
         .collect())
 }
 
-/// docker-compose 1.29 has no `up --wait`: poll the containers' health ourselves.
+/// docker-compose 1.29 has no `up --wait`: poll the containers' health ourselves, asking the
+/// (fast) docker CLI rather than Compose each time.
 fn wait_healthy(dir: &Path, limit: Duration) -> Result<(), String> {
     let deadline = Instant::now() + limit;
+    let ids = container_ids(dir)?;
+    if ids.is_empty() {
+        return Err("compose started no containers".into());
+    }
     loop {
-        let ids = container_ids(dir)?;
         let out = run_ok(
             Command::new("docker")
                 .args([
@@ -215,13 +219,13 @@ fn wait_healthy(dir: &Path, limit: Duration) -> Result<(), String> {
                 waiting.push(name.to_string());
             }
         }
-        if waiting.is_empty() && !ids.is_empty() {
+        if waiting.is_empty() {
             return Ok(());
         }
         if Instant::now() > deadline {
             return Err(format!("not healthy after {limit:?}: {waiting:?}"));
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -23,6 +23,8 @@ pub struct CallSettings {
 #[derive(Debug, Clone)]
 pub struct WorkerRef {
     pub name: String,
+    /// The name as a shared metric label (no allocation per call).
+    pub label: std::sync::Arc<str>,
     /// `http://HOST:PORT`, no trailing slash.
     pub url: String,
 }
@@ -94,7 +96,7 @@ pub async fn call(
     logs: &NodeLogs,
     last: &LastCalls,
     worker: &WorkerRef,
-    path: &str,
+    path: &'static str,
     body: Option<Bytes>,
 ) -> CallResult {
     let url = format!("{}{}", worker.url, path);
@@ -114,8 +116,8 @@ pub async fn call(
         };
         metrics::histogram!(
             "chimera_worker_call_duration_seconds",
-            "worker" => worker.name.clone(),
-            "endpoint" => path.to_string(),
+            "worker" => worker.label.clone(),
+            "endpoint" => path,
             "outcome" => outcome.as_str()
         )
         .record(seconds);

@@ -83,11 +83,16 @@ async fn status(state: web::Data<MasterState>, client: web::Data<awc::Client>) -
     }))
 }
 
-/// Records the master endpoint's latency in the seed's format: `http://HOST:PORT/path`.
+/// Records the master endpoint's latency in the seed's format (`http://HOST:PORT/path`), then
+/// writes this request's buffered latency lines out: one write per request, not per call.
 fn record_latency(state: &MasterState, req: &HttpRequest, started: Instant) {
+    if !state.telemetry {
+        return;
+    }
     let info = req.connection_info();
     let url = format!("{}://{}{}", info.scheme(), info.host(), req.path());
     state.logs.latency(&url, Side::Master, started.elapsed().as_secs_f64());
+    state.logs.flush();
 }
 
 fn require_kind(state: &MasterState, kind: &str, path: &str) -> Result<(), ApiError> {
@@ -105,7 +110,12 @@ fn require_kind(state: &MasterState, kind: &str, path: &str) -> Result<(), ApiEr
 }
 
 /// Sends the same request to every worker at once.
-async fn fan_out(state: &MasterState, client: &awc::Client, path: &str, body: Option<Bytes>) -> Vec<CallResult> {
+async fn fan_out(
+    state: &MasterState,
+    client: &awc::Client,
+    path: &'static str,
+    body: Option<Bytes>,
+) -> Vec<CallResult> {
     join_all(state.workers.iter().map(|w| {
         client::call(
             client,

@@ -101,6 +101,7 @@ pub fn state_from(exp: &Experiment) -> Result<MasterState, String> {
         .enumerate()
         .map(|(i, (name, _))| WorkerRef {
             name: name.clone(),
+            label: name.as_str().into(),
             url: exp.env.worker_url(i),
         })
         .collect();
