@@ -10,8 +10,8 @@ use crate::client::{self, WorkerRef};
 use crate::startup::MasterState;
 use actix_web::web::Bytes;
 use chimera_shared::api::{
-    paths, DataSample, FitResponse, FitStepRequest, FitStepResponse, Label, Outcome, PredRows, PredictBody,
-    PredictResponse, SgdSettings, TrainingSummary, WorkerReport,
+    paths, DataSample, FitResponse, FitStepResponse, Label, Outcome, PredRows, PredictBody, PredictResponse,
+    SgdSettings, TrainingSummary, WorkerReport,
 };
 use chimera_shared::config::{LearningRate, Loss, ModelType, ParameterServerSpec, SgdMode};
 use chimera_shared::sgd::{self, ColumnStats, PenaltySpec, Schedule};
@@ -80,6 +80,15 @@ fn settings(
         mean: stats.as_ref().map(|s| s.0.clone()),
         scale: stats.as_ref().map(|s| s.1.clone()),
     }
+}
+
+/// A fit-step body (`FitStepRequest` on the wire) that borrows the per-fit settings.
+#[derive(serde::Serialize)]
+struct StepBody<'a> {
+    weights: Vec<Vec<f64>>,
+    bias: &'a [f64],
+    round: u64,
+    settings: &'a SgdSettings,
 }
 
 /// Runs a whole fit. On success the model is returned with the answer to send.
@@ -209,15 +218,18 @@ pub async fn fit(
         max_iter: spec.max_iter,
         ..Default::default()
     });
+    // Built once: only the learning rate changes between rounds.
+    let mut round_settings = settings(spec, spec.eta0, &columns, &classes, &stats);
 
     for round in 1..=spec.max_iter {
         let round_started = Instant::now();
         let eta = schedule.eta(round);
-        let body = FitStepRequest {
+        round_settings.learning_rate = eta;
+        let body = StepBody {
             weights: sgd::weights_to_rows(&w),
-            bias: b.to_vec(),
+            bias: b.as_slice().unwrap_or_default(),
             round,
-            settings: settings(spec, eta, &columns, &classes, &stats),
+            settings: &round_settings,
         };
         let body = Bytes::from(serde_json::to_vec(&body).map_err(|e| ApiError::internal(e.to_string()))?);
         let active: Vec<usize> = (0..people.len()).filter(|&i| people[i].active()).collect();

@@ -222,10 +222,9 @@ async fn sgd_fit_step(state: web::Data<WorkerState>, body: web::Payload) -> Resu
     require_sgd(&state)?;
     let body = read_body(body, state.max_body_bytes).await?;
     let request: FitStepRequest = parse_json(&body)?;
-    let key = crate::sgd::PrepKey::of(&request.settings);
     let cached = state.sgd_prepared.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let prepared = match cached {
-        Some(p) if p.key == key => p,
+        Some(p) if p.key.serves(&request.settings) => p,
         _ => {
             let p = Arc::new(crate::sgd::prepare(&state.data, &request.settings, &state.name)?);
             *state.sgd_prepared.lock().unwrap_or_else(|p| p.into_inner()) = Some(p.clone());

@@ -76,6 +76,12 @@ pub struct PrepKey {
 }
 
 impl PrepKey {
+    /// Whether a shard prepared for this key serves these settings (compared in place: this
+    /// runs every round).
+    pub fn serves(&self, s: &SgdSettings) -> bool {
+        self.columns == s.columns && self.classes == s.classes && self.mean == s.mean && self.scale == s.scale
+    }
+
     pub fn of(s: &SgdSettings) -> PrepKey {
         PrepKey {
             columns: s.columns.clone(),
