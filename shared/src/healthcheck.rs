@@ -26,3 +26,18 @@ pub fn probe(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
         ))
     }
 }
+
+/// The `healthcheck` subcommand of both binaries: probe this node's own `/healthz`, at the
+/// port `CHIMERA_LISTEN_PORT` names, else the topology's `port_variable` (default `default`).
+pub fn run(dir: &std::path::Path, port_variable: &str, default: u16) -> Result<(), String> {
+    let src = crate::config::EnvSource::from_process(&dir.join(".env")).unwrap_or_default();
+    let port = src
+        .get(port_variable)
+        .and_then(|p| p.trim().parse::<f64>().ok())
+        .map_or(default, |p| p as u16);
+    let mut addr = src.listen(port).map_err(|e| e.to_string())?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip([127, 0, 0, 1].into());
+    }
+    probe(addr, Duration::from_secs(2)).map_err(|e| format!("unhealthy: {e}"))
+}

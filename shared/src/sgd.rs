@@ -10,7 +10,7 @@
 //! not penalized).
 
 use crate::config::{Loss, Penalty};
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView2, Axis};
 
 /// The target of a shard, indexed like the rows of `X`.
 #[derive(Debug, Clone, Copy)]
@@ -328,11 +328,13 @@ pub fn predicted_classes(f: ArrayView2<'_, f64>) -> Vec<usize> {
     if f.ncols() == 1 {
         return f.column(0).iter().map(|v| usize::from(*v > 0.0)).collect();
     }
-    f.rows().into_iter().map(argmax).collect()
+    f.rows().into_iter().map(|r| argmax(r.iter())).collect()
 }
 
-fn argmax(row: ArrayView1<'_, f64>) -> usize {
-    row.iter()
+/// The index of the largest value; ties go to the first, as numpy's (and scikit-learn's).
+pub fn argmax<'a>(values: impl IntoIterator<Item = &'a f64>) -> usize {
+    values
+        .into_iter()
         .enumerate()
         .fold((0, f64::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
         .0

@@ -266,3 +266,42 @@ pub fn r2(truth: &[f64], pred: &[f64]) -> f64 {
 pub fn accuracy(truth: &[String], pred: &[String]) -> f64 {
     truth.iter().zip(pred).filter(|(t, p)| t == p).count() as f64 / truth.len() as f64
 }
+
+/// Runs `xtask ARGS --dir DIR`; returns success and everything it printed.
+pub fn xtask(args: &[&str], dir: &Path) -> (bool, String) {
+    let out = std::process::Command::new(bin("xtask"))
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .output()
+        .expect("run xtask");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Ports nobody listens on right now.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("bound").port())
+        .collect()
+}
+
+/// Runs `xtask down` (with `--volumes` for Docker) however the test ends.
+pub struct Down<'a>(pub &'a Path);
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        let (ok, out) = xtask(&["down", "--volumes"], self.0);
+        if !ok {
+            eprintln!("down failed: {out}");
+        }
+    }
+}

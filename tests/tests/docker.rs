@@ -4,8 +4,7 @@
 
 use chimera_shared::api::{PredictRequest, PredictResponse};
 use chimera_shared::client::Client;
-use chimera_tests::{bin, Cluster, Csv, TempDir};
-use std::net::TcpListener;
+use chimera_tests::{free_ports, xtask, Cluster, Csv, Down, TempDir};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
@@ -30,28 +29,6 @@ fn docker_or_skip(test: &str) -> bool {
     false
 }
 
-fn xtask(args: &[&str], dir: &Path) -> (bool, String) {
-    let out = Command::new(bin("xtask"))
-        .args(args)
-        .arg("--dir")
-        .arg(dir)
-        .output()
-        .expect("run xtask");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-fn free_ports(n: usize) -> Vec<u16> {
-    let ls: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    ls.iter().map(|l| l.local_addr().expect("bound").port()).collect()
-}
-
 /// An example copy with its own network name, subnet and host ports.
 fn experiment(example: &str, subnet: u8) -> (TempDir, String, u16) {
     let dir = TempDir::copy_of(example);
@@ -67,18 +44,6 @@ fn experiment(example: &str, subnet: u8) -> (TempDir, String, u16) {
         ),
     );
     (dir, network, p[3])
-}
-
-/// Takes the experiment down (containers, network, volume) however the test ends.
-struct Down<'a>(&'a Path);
-
-impl Drop for Down<'_> {
-    fn drop(&mut self) {
-        let (ok, out) = xtask(&["down", "--volumes"], self.0);
-        if !ok {
-            eprintln!("down failed: {out}");
-        }
-    }
 }
 
 fn compose(dir: &Path, args: &[&str]) -> String {

@@ -3,46 +3,10 @@
 
 use chimera_shared::api::PredictRequest;
 use chimera_shared::client::Client;
-use chimera_tests::{bin, Csv, TempDir};
-use std::net::TcpListener;
+use chimera_tests::{free_ports, xtask, Csv, Down, TempDir};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-fn xtask(args: &[&str], dir: &Path) -> (bool, String) {
-    let out = Command::new(bin("xtask"))
-        .args(args)
-        .arg("--dir")
-        .arg(dir)
-        .output()
-        .expect("run xtask");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-/// Ports nobody listens on right now.
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("bound").port())
-        .collect()
-}
-
-/// Runs `down` however the test ends.
-struct Down<'a>(&'a Path);
-
-impl Drop for Down<'_> {
-    fn drop(&mut self) {
-        xtask(&["down"], self.0);
-    }
-}
 
 fn pids(dir: &Path) -> Vec<i32> {
     let state = dir.join(".chimera/local");

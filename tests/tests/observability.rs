@@ -3,43 +3,14 @@
 //! parses with the seed's grammar, one line per worker call; `/status` follows a fit live.
 
 use chimera_shared::client::Client;
-use chimera_tests::{bin, TempDir};
+use chimera_tests::{free_ports, xtask, Down, TempDir};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn xtask(args: &[&str], dir: &Path) -> (bool, String) {
-    let out = Command::new(bin("xtask"))
-        .args(args)
-        .arg("--dir")
-        .arg(dir)
-        .output()
-        .expect("run xtask");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-struct Down<'a>(&'a Path);
-impl Drop for Down<'_> {
-    fn drop(&mut self) {
-        xtask(&["down"], self.0);
-    }
-}
 
 /// The SGD regression example on free ports, as local processes.
 fn start(master_yaml: &str) -> (TempDir, Vec<u16>) {
     let dir = TempDir::copy_of("sgd-regression");
-    let ls: Vec<TcpListener> = (0..3).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    let p: Vec<u16> = ls.iter().map(|l| l.local_addr().unwrap().port()).collect();
-    drop(ls);
+    let p = free_ports(3);
     dir.write(
         ".env",
         &format!(

@@ -119,13 +119,7 @@ fn classification(
     proba.iter_mut().flatten().for_each(|v| *v /= n);
     let labels: Vec<Label> = proba
         .iter()
-        .map(|row| {
-            let best = row
-                .iter()
-                .enumerate()
-                .fold((0, f64::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
-            classes[best.0].clone()
-        })
+        .map(|row| classes[chimera_shared::sgd::argmax(row.iter())].clone())
         .collect();
     // The seed's meaning: on two classes, the probability of classes[1]; otherwise the labels.
     let y_pred_rows = if k == 2 {

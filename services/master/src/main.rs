@@ -6,7 +6,6 @@
 //! chimera-master floor URL...  the benchmark's floor: a bare fan-out round trip (see below)
 //! ```
 
-use chimera_shared::config::EnvSource;
 use chimera_shared::service;
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -31,17 +30,8 @@ fn main() {
 }
 
 fn healthcheck(dir: PathBuf) {
-    let src = EnvSource::from_process(&dir.join(".env")).unwrap_or_default();
-    let port = src
-        .get("CHIMERA_MASTER_PORT")
-        .and_then(|p| p.parse::<f64>().ok())
-        .unwrap_or(8080.0) as u16;
-    let mut addr = src.listen(port).unwrap_or_else(|e| fail(e));
-    if addr.ip().is_unspecified() {
-        addr.set_ip([127, 0, 0, 1].into());
-    }
-    if let Err(e) = chimera_shared::healthcheck::probe(addr, Duration::from_secs(2)) {
-        fail(format!("unhealthy: {e}"));
+    if let Err(e) = chimera_shared::healthcheck::run(&dir, "CHIMERA_MASTER_PORT", 8080) {
+        fail(e);
     }
 }
 

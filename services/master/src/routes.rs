@@ -2,7 +2,7 @@
 
 use crate::aggregate;
 use crate::client::{self, CallResult};
-use crate::startup::{FitState, MasterState};
+use crate::startup::MasterState;
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chimera_shared::api::{
@@ -140,7 +140,7 @@ async fn aggregation_fit(
     require_kind(&state, "aggregation", paths::AGGREGATION_FIT)?;
     let body = read_body(body, state.max_body_bytes).await?;
     service::check_empty_fit_body(&body)?;
-    let Some(previous) = state.begin_fit() else {
+    let Some(fit) = state.begin_fit() else {
         return Err(ApiError::conflict(
             "fit_in_progress",
             "a fit is already running; wait for it to finish",
@@ -174,12 +174,6 @@ async fn aggregation_fit(
     }
     record_latency(&state, &req, started);
     if reports.iter().all(|r| r.outcome != Outcome::Ok) {
-        state.set_fit_state(if previous == FitState::Fitted {
-            FitState::Fitted
-        } else {
-            FitState::Failed
-        });
-        // (An earlier model stays usable: the workers that failed now still hold theirs.)
         metrics::counter!("chimera_fits_failed_total").increment(1);
         return Err(no_worker_error(
             "fit",
@@ -189,8 +183,7 @@ async fn aggregation_fit(
                 .collect::<Vec<_>>(),
         ));
     }
-    state.set_fit_state(FitState::Fitted);
-    state.fitted_once.store(true, std::sync::atomic::Ordering::SeqCst);
+    fit.succeeded();
     metrics::counter!("chimera_fits_succeeded_total").increment(1);
     let ok = reports.iter().filter(|r| r.outcome == Outcome::Ok).count();
     state.logs.status(
@@ -280,21 +273,6 @@ async fn aggregation_predict(
     }
 }
 
-/// Clears `Fitting` however a fit ends (an error, or a client that went away mid-fit).
-struct FitGuard<'a>(&'a MasterState, bool);
-
-impl Drop for FitGuard<'_> {
-    fn drop(&mut self) {
-        if !self.1 {
-            self.0.set_fit_state(if self.0.has_model() {
-                FitState::Fitted
-            } else {
-                FitState::Failed
-            });
-        }
-    }
-}
-
 async fn parameter_server_fit(
     req: HttpRequest,
     state: web::Data<MasterState>,
@@ -308,13 +286,12 @@ async fn parameter_server_fit(
     };
     let body = read_body(body, state.max_body_bytes).await?;
     service::check_empty_fit_body(&body)?;
-    if state.begin_fit().is_none() {
+    let Some(fit) = state.begin_fit() else {
         return Err(ApiError::conflict(
             "fit_in_progress",
             "a fit is already running; watch it at GET /v1/chimera/status",
         ));
-    }
-    let mut guard = FitGuard(&state, false);
+    };
     state.logs.status(
         "INFO",
         &format!(
@@ -329,9 +306,7 @@ async fn parameter_server_fit(
     match result {
         Ok((model, answer)) => {
             *state.model.write().unwrap_or_else(|p| p.into_inner()) = Some(std::sync::Arc::new(model));
-            state.fitted_once.store(true, std::sync::atomic::Ordering::SeqCst);
-            state.set_fit_state(FitState::Fitted);
-            guard.1 = true;
+            fit.succeeded();
             metrics::counter!("chimera_fits_succeeded_total").increment(1);
             if let Some(t) = &answer.training {
                 state.logs.status(

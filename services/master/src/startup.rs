@@ -70,13 +70,46 @@ impl MasterState {
         *self.state.lock().unwrap_or_else(|p| p.into_inner()) = s;
     }
 
-    /// Moves to `Fitting` unless a fit already runs; returns the state it left.
-    pub fn begin_fit(&self) -> Option<FitState> {
+    /// Moves to `Fitting` unless a fit already runs. The guard puts the state back however the
+    /// fit ends: an error, or a client that went away mid-fit (actix then drops the handler).
+    pub fn begin_fit(&self) -> Option<FitGuard<'_>> {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if *s == FitState::Fitting {
             return None;
         }
-        Some(std::mem::replace(&mut *s, FitState::Fitting))
+        *s = FitState::Fitting;
+        Some(FitGuard {
+            state: self,
+            succeeded: false,
+        })
+    }
+}
+
+/// A fit in progress; see [`MasterState::begin_fit`].
+pub struct FitGuard<'a> {
+    state: &'a MasterState,
+    succeeded: bool,
+}
+
+impl FitGuard<'_> {
+    /// The fit produced a model: predictions are served from now on.
+    pub fn succeeded(mut self) {
+        self.succeeded = true;
+        self.state.fitted_once.store(true, Ordering::SeqCst);
+        self.state.set_fit_state(FitState::Fitted);
+    }
+}
+
+impl Drop for FitGuard<'_> {
+    fn drop(&mut self) {
+        if !self.succeeded {
+            // A model from an earlier fit stays usable: the workers and the master still hold it.
+            self.state.set_fit_state(if self.state.has_model() {
+                FitState::Fitted
+            } else {
+                FitState::Failed
+            });
+        }
     }
 }
 

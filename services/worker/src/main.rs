@@ -5,11 +5,9 @@
 //! chimera-worker healthcheck   exit 0 when this node's /healthz answers (Docker healthcheck)
 //! ```
 
-use chimera_shared::config::EnvSource;
 use chimera_shared::service;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::time::Duration;
 
 fn fail(message: impl std::fmt::Display) -> ! {
     eprintln!("chimera-worker: error: {message}");
@@ -29,17 +27,8 @@ fn main() {
 }
 
 fn healthcheck(dir: PathBuf) {
-    let src = EnvSource::from_process(&dir.join(".env")).unwrap_or_default();
-    let port = src
-        .get("CHIMERA_WORKERS_PORT")
-        .and_then(|p| p.parse::<f64>().ok())
-        .unwrap_or(80.0) as u16;
-    let mut addr = src.listen(port).unwrap_or_else(|e| fail(e));
-    if addr.ip().is_unspecified() {
-        addr.set_ip([127, 0, 0, 1].into());
-    }
-    if let Err(e) = chimera_shared::healthcheck::probe(addr, Duration::from_secs(2)) {
-        fail(format!("unhealthy: {e}"));
+    if let Err(e) = chimera_shared::healthcheck::run(&dir, "CHIMERA_WORKERS_PORT", 80) {
+        fail(e);
     }
 }
 

@@ -163,13 +163,7 @@ pub fn answer(output: Output, target: &Target) -> PredictResponse {
             let labels: Vec<Label> = p
                 .rows()
                 .into_iter()
-                .map(|row| {
-                    let best = row
-                        .iter()
-                        .enumerate()
-                        .fold((0, f64::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
-                    classes[best.0].clone()
-                })
+                .map(|row| classes[chimera_shared::sgd::argmax(row.iter())].clone())
                 .collect();
             PredictResponse {
                 y_pred_rows: PredRows::Labels(labels.clone()),
