@@ -123,3 +123,47 @@ fn unsafe_kill(pid: i32) {
     }
     panic!("{pid} did not die");
 }
+
+#[test]
+fn xtask_fit_predict_and_status_speak_to_a_running_experiment() {
+    let dir = TempDir::copy_of("sgd-classification");
+    let p = free_ports(3);
+    dir.write(
+        ".env",
+        &format!(
+            "CHIMERA_WORKERS_NODES_NAMES='[\"worker-1\", \"worker-2\"]'\nCHIMERA_WORKERS_MAPPED_PORTS='[{}, {}]'\nCHIMERA_MASTER_PORT={}\n",
+            p[0], p[1], p[2]
+        ),
+    );
+    let _down = Down(dir.path());
+    let (ok, out) = xtask(&["status"], dir.path());
+    assert!(!ok && out.contains("cargo xtask up"), "a stopped experiment says how to start it: {out}");
+    let (ok, out) = xtask(&["up", "--local", "--no-build"], dir.path());
+    assert!(ok, "{out}");
+
+    let (ok, out) = xtask(&["fit"], dir.path());
+    assert!(ok, "{out}");
+    assert!(out.contains("200 rounds, stopped by max_iter") && out.contains("worker-1") && out.contains("worker-2"), "{out}");
+
+    let csv_out = dir.path().join("predictions.csv");
+    let test_x = dir.path().join("test/X_test.csv");
+    let out = std::process::Command::new(chimera_tests::bin("xtask"))
+        .args(["predict", "--dir"])
+        .arg(dir.path())
+        .arg("--csv")
+        .arg(&test_x)
+        .arg("--out")
+        .arg(&csv_out)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let predictions = Csv::read(&csv_out);
+    assert_eq!(predictions.header, ["y_pred", "proba_bad", "proba_good"]);
+    assert_eq!(predictions.rows.len(), 320);
+    assert!(predictions.rows.iter().all(|r| r[0] == "good" || r[0] == "bad"));
+
+    let (ok, out) = xtask(&["status"], dir.path());
+    assert!(ok, "{out}");
+    assert!(out.contains("state fitted") && out.contains("round 200/200"), "{out}");
+    assert_eq!(out.lines().filter(|l| l.contains("worker-") && l.contains(" yes ")).count(), 2, "{out}");
+}
