@@ -137,13 +137,19 @@ fn xtask_fit_predict_and_status_speak_to_a_running_experiment() {
     );
     let _down = Down(dir.path());
     let (ok, out) = xtask(&["status"], dir.path());
-    assert!(!ok && out.contains("cargo xtask up"), "a stopped experiment says how to start it: {out}");
+    assert!(
+        !ok && out.contains("cargo xtask up"),
+        "a stopped experiment says how to start it: {out}"
+    );
     let (ok, out) = xtask(&["up", "--local", "--no-build"], dir.path());
     assert!(ok, "{out}");
 
     let (ok, out) = xtask(&["fit"], dir.path());
     assert!(ok, "{out}");
-    assert!(out.contains("200 rounds, stopped by max_iter") && out.contains("worker-1") && out.contains("worker-2"), "{out}");
+    assert!(
+        out.contains("200 rounds, stopped by max_iter") && out.contains("worker-1") && out.contains("worker-2"),
+        "{out}"
+    );
 
     let csv_out = dir.path().join("predictions.csv");
     let test_x = dir.path().join("test/X_test.csv");
@@ -165,5 +171,11 @@ fn xtask_fit_predict_and_status_speak_to_a_running_experiment() {
     let (ok, out) = xtask(&["status"], dir.path());
     assert!(ok, "{out}");
     assert!(out.contains("state fitted") && out.contains("round 200/200"), "{out}");
-    assert_eq!(out.lines().filter(|l| l.contains("worker-") && l.contains(" yes ")).count(), 2, "{out}");
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.contains("worker-") && l.contains(" yes "))
+            .count(),
+        2,
+        "{out}"
+    );
 }

@@ -325,13 +325,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
-}
-
 fn timed<T>(f: impl FnOnce() -> Result<T, String>) -> Result<(f64, T), String> {
     let started = Instant::now();
     let out = f()?;
@@ -391,47 +384,29 @@ fn http_floor(urls: &[String], rounds: usize) -> Result<f64, String> {
         .ok_or_else(|| "chimera-master floor printed no median".into())
 }
 
-/// `clients` threads sending single-row predicts as fast as answers come, for `seconds`.
+/// `clients` single-row predicts kept in flight for `seconds`, by `chimera-master load` (an
+/// event-driven client on the master's own HTTP stack, so the load generator takes little of
+/// the 2 cores the cluster runs on).
 fn load(client_base: &str, body: &[u8], path: &str, clients: usize, seconds: f64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
-    let started = Instant::now();
-    let threads: Vec<_> = (0..clients)
-        .map(|_| {
-            let client = Client::new(client_base.to_string(), Duration::from_secs(30));
-            let body = body.to_vec();
-            let path = path.to_string();
-            std::thread::spawn(move || {
-                let mut lat = Vec::new();
-                let mut errors = 0usize;
-                while Instant::now() < deadline {
-                    let t = Instant::now();
-                    match client.post_bytes(&path, &body) {
-                        Ok(a) if a.status == 200 => lat.push(t.elapsed().as_secs_f64()),
-                        _ => errors += 1,
-                    }
-                }
-                (lat, errors)
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for t in threads {
-        if let Ok((lat, e)) = t.join() {
-            all.extend(lat);
-            errors += e;
-        }
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort_by(f64::total_cmp);
-    json!({
-        "clients": clients,
-        "requests": all.len(),
-        "errors": errors,
-        "requests_per_s": (all.len() as f64 / elapsed).round(),
-        "p50_ms": quantile(&all, 0.5) * 1e3,
-        "p99_ms": quantile(&all, 0.99) * 1e3,
-    })
+    let body_file = std::env::temp_dir().join(format!("chimera-bench-body-{}.json", std::process::id()));
+    let result = std::fs::write(&body_file, body)
+        .map_err(|e| e.to_string())
+        .and_then(|_| {
+            Command::new(workspace::bin("chimera-master"))
+                .args(["load", &format!("{client_base}{path}")])
+                .arg(&body_file)
+                .args([clients.to_string(), seconds.to_string()])
+                .output()
+                .map_err(|e| e.to_string())
+        });
+    let _ = std::fs::remove_file(&body_file);
+    let mut v: Value = match result {
+        Ok(out) => serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| json!({"error": format!("{e}: {}", String::from_utf8_lossy(&out.stderr))})),
+        Err(e) => json!({"error": e}),
+    };
+    v["clients"] = json!(clients);
+    v
 }
 
 fn git_revision() -> String {
