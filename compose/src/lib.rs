@@ -23,6 +23,10 @@ pub const PROMETHEUS_CONFIG: &str = "prometheus.yml";
 pub struct Options {
     /// Add a Prometheus service scraping every node, with a generated `prometheus.yml`.
     pub with_prometheus: bool,
+    /// Service name -> a fingerprint of the files it reads at start (spec, `.env`, data),
+    /// written as the label `chimera.inputs`: when a file changes, the service's configuration
+    /// changes, so `up` recreates exactly the containers whose inputs changed.
+    pub input_labels: std::collections::BTreeMap<String, String>,
 }
 
 /// The network plan: addresses checked against the subnet.
@@ -147,6 +151,7 @@ pub fn generate(exp: &Experiment, options: &Options) -> Result<String, String> {
             y.kv(2, "mem_limit", limit);
         }
         healthcheck(&mut y, "/chimera-worker");
+        input_label(&mut y, options, name);
     }
     y.line(1, "master:");
     y.kv(2, "image", MASTER_IMAGE);
@@ -177,6 +182,7 @@ pub fn generate(exp: &Experiment, options: &Options) -> Result<String, String> {
     y.line(3, &format!("{NETWORK_KEY}:"));
     y.kv(4, "ipv4_address", &plan.master.to_string());
     healthcheck(&mut y, "/chimera-master");
+    input_label(&mut y, options, "master");
     y.line(2, "depends_on:");
     for (name, _) in &exp.workers {
         y.line(3, &format!("{name}:"));
@@ -223,6 +229,13 @@ fn node_common(y: &mut Yaml, env: &EnvConfig) {
     y.kv(2, "restart", "unless-stopped");
     // The binaries run as PID 1 and stop gracefully on SIGTERM.
     y.kv(2, "stop_grace_period", "10s");
+}
+
+fn input_label(y: &mut Yaml, options: &Options, service: &str) {
+    if let Some(fp) = options.input_labels.get(service) {
+        y.line(2, "labels:");
+        y.kv(3, "chimera.inputs", fp);
+    }
 }
 
 /// A scratch image has no shell or curl: the binary probes its own /healthz.

@@ -47,7 +47,14 @@ fn bagging_example_matches_its_golden_file() {
 #[test]
 fn with_prometheus_adds_the_service_and_a_scrape_config() {
     let exp = load("hybrid-regression", &[]);
-    let yaml = generate(&exp, &Options { with_prometheus: true }).unwrap();
+    let yaml = generate(
+        &exp,
+        &Options {
+            with_prometheus: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     golden("hybrid-regression-prometheus.yml", &yaml);
     let prom = prometheus_config(&exp).unwrap();
     golden("hybrid-regression-prometheus.prometheus.yml", &prom);
@@ -144,4 +151,22 @@ fn addresses_must_fit_the_subnet() {
     assert_eq!(p.gateway.to_string(), "192.168.21.1");
     let exp = load("bagging-classification", &[("CHIMERA_NETWORK_SUBNET_MASK", "29")]);
     assert_eq!(plan(&exp.env).unwrap().prometheus.to_string(), "192.168.21.6");
+}
+
+#[test]
+fn input_fingerprints_become_labels() {
+    let exp = load("bagging-classification", &[]);
+    let mut options = Options::default();
+    options.input_labels.insert("worker-2".into(), "abc123".into());
+    options.input_labels.insert("master".into(), "def456".into());
+    let doc: serde_yaml::Value = serde_yaml::from_str(&generate(&exp, &options).unwrap()).unwrap();
+    assert_eq!(
+        doc["services"]["worker-2"]["labels"]["chimera.inputs"].as_str(),
+        Some("abc123")
+    );
+    assert_eq!(
+        doc["services"]["master"]["labels"]["chimera.inputs"].as_str(),
+        Some("def456")
+    );
+    assert!(doc["services"]["worker-1"]["labels"].is_null());
 }

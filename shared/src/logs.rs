@@ -7,7 +7,7 @@
 //!
 //! Status lines are written through at once. Latency lines, one per worker call, go through a
 //! buffer (a write per call costs more than the call's bookkeeping): it is flushed at the end
-//! of each master request (`flush`), every half second by a background thread, and on drop.
+//! of each fit (`flush`), every half second by a background thread, and on drop.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};

@@ -161,4 +161,24 @@ fn two_experiments_run_side_by_side() {
     assert!(ok, "{out}");
     assert_eq!(before, compose(a.path(), &["ps", "-q"]));
     assert!(exists("network", &net_a) && exists("network", &net_b));
+
+    // A changed spec recreates that worker (and the master, which reads every spec), only them.
+    let w1 = compose(a.path(), &["ps", "-q", "worker-1"]);
+    let w2 = compose(a.path(), &["ps", "-q", "worker-2"]);
+    a.write(
+        "chimera_workers/worker-2.yaml",
+        "kind: regression\nmodel: decision_tree\nparams: {max_depth: 3}\n",
+    );
+    let (ok, out) = xtask(&["up", "--no-build"], a.path());
+    assert!(ok, "{out}");
+    assert_eq!(
+        w1,
+        compose(a.path(), &["ps", "-q", "worker-1"]),
+        "an unchanged worker keeps its container"
+    );
+    assert_ne!(
+        w2,
+        compose(a.path(), &["ps", "-q", "worker-2"]),
+        "the changed worker is recreated"
+    );
 }

@@ -78,7 +78,17 @@ fn compose(dir: &Path) -> Result<Command, String> {
 
 /// Writes `EXP/docker-compose.yml` (and `EXP/prometheus.yml` with Prometheus).
 pub fn write_compose(exp: &Experiment, with_prometheus: bool) -> Result<PathBuf, String> {
-    let yaml = chimera_compose::generate(exp, &Options { with_prometheus })?;
+    let input_labels = crate::local::nodes(exp)
+        .iter()
+        .map(|n| (n.name.clone(), crate::local::inputs_fingerprint(n, false)))
+        .collect();
+    let yaml = chimera_compose::generate(
+        exp,
+        &Options {
+            with_prometheus,
+            input_labels,
+        },
+    )?;
     let path = exp.dir.join(COMPOSE_FILE);
     std::fs::write(&path, yaml).map_err(|e| format!("{}: {e}", path.display()))?;
     if with_prometheus {

@@ -82,8 +82,14 @@ pub fn nodes(exp: &Experiment) -> Vec<Node> {
     nodes
 }
 
-/// FNV-1a over the node's environment and its inputs' sizes and modification times.
+/// FNV-1a over the node's environment, its inputs' sizes and modification times, and its
+/// binary's: when it changes, the node must restart.
 fn fingerprint(node: &Node) -> String {
+    inputs_fingerprint(node, true)
+}
+
+/// The same without the binary (containers are recreated by Compose when their image changes).
+pub fn inputs_fingerprint(node: &Node, with_binary: bool) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
         for b in bytes {
@@ -95,7 +101,8 @@ fn fingerprint(node: &Node) -> String {
         eat(k.as_bytes());
         eat(v.as_bytes());
     }
-    for path in node.inputs.iter().chain([&workspace::bin(node.binary)]) {
+    let binary = with_binary.then(|| workspace::bin(node.binary));
+    for path in node.inputs.iter().chain(binary.as_ref()) {
         eat(path.to_string_lossy().as_bytes());
         if let Ok(meta) = fs::metadata(path) {
             eat(&meta.len().to_le_bytes());

@@ -25,6 +25,8 @@ pub struct WorkerRef {
     pub name: String,
     /// The name as a shared metric label (no allocation per call).
     pub label: std::sync::Arc<str>,
+    /// Registered call histograms by (endpoint, outcome): looked up once, not on every call.
+    pub histograms: std::sync::Arc<std::sync::Mutex<Vec<(&'static str, Outcome, metrics::Histogram)>>>,
     /// `http://HOST:PORT`, no trailing slash.
     pub url: String,
 }
@@ -53,6 +55,36 @@ impl LastCalls {
 
     pub fn get(&self, worker: &str) -> Option<LastCall> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).get(worker).cloned()
+    }
+}
+
+impl WorkerRef {
+    pub fn new(name: &str, url: String) -> WorkerRef {
+        WorkerRef {
+            name: name.to_string(),
+            label: name.into(),
+            histograms: Default::default(),
+            url,
+        }
+    }
+
+    /// `chimera_worker_call_duration_seconds{worker, endpoint, outcome}` for this worker.
+    fn call_histogram(&self, endpoint: &'static str, outcome: Outcome) -> metrics::Histogram {
+        let mut cache = self.histograms.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, _, h)) = cache
+            .iter()
+            .find(|(e, o, _)| std::ptr::eq(*e, endpoint) && *o == outcome)
+        {
+            return h.clone();
+        }
+        let h = metrics::histogram!(
+            "chimera_worker_call_duration_seconds",
+            "worker" => self.label.clone(),
+            "endpoint" => endpoint,
+            "outcome" => outcome.as_str()
+        );
+        cache.push((endpoint, outcome, h.clone()));
+        h
     }
 }
 
@@ -114,13 +146,7 @@ pub async fn call(
             Err((Outcome::Timeout, _)) => Outcome::Timeout,
             _ => Outcome::Error,
         };
-        metrics::histogram!(
-            "chimera_worker_call_duration_seconds",
-            "worker" => worker.label.clone(),
-            "endpoint" => path,
-            "outcome" => outcome.as_str()
-        )
-        .record(seconds);
+        worker.call_histogram(path, outcome).record(seconds);
         let attempt = match &result {
             Ok((status, _)) => Attempt::Answered(*status),
             Err(_) => Attempt::NoAnswer,

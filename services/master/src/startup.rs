@@ -132,11 +132,7 @@ pub fn state_from(exp: &Experiment) -> Result<MasterState, String> {
         .workers
         .iter()
         .enumerate()
-        .map(|(i, (name, _))| WorkerRef {
-            name: name.clone(),
-            label: name.as_str().into(),
-            url: exp.env.worker_url(i),
-        })
+        .map(|(i, (name, _))| WorkerRef::new(name, exp.env.worker_url(i)))
         .collect();
     let logs = NodeLogs::open_if(exp.env.telemetry, &exp.log_dir("master"))
         .map_err(|e| format!("cannot open the logs: {e}"))?;
