@@ -185,26 +185,50 @@ pub async fn record_request_metrics(
     next: actix_web::middleware::Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    // Static label values: no allocation per request, and a bounded set by construction.
-    let endpoint: &'static str = crate::api::paths::ALL
+    // Static label values: bounded by construction, and an index into registered handles.
+    let endpoint = crate::api::paths::ALL
         .iter()
-        .find(|p| **p == req.path())
-        .copied()
-        .unwrap_or("unmatched");
-    let method: &'static str = match *req.method() {
-        actix_web::http::Method::GET => "GET",
-        actix_web::http::Method::POST => "POST",
-        _ => "other",
+        .position(|p| *p == req.path())
+        .unwrap_or(crate::api::paths::ALL.len());
+    let method = match *req.method() {
+        actix_web::http::Method::GET => 0,
+        actix_web::http::Method::POST => 1,
+        _ => 2,
     };
     let res = next.call(req).await?;
-    metrics::histogram!(
-        "chimera_http_request_duration_seconds",
-        "endpoint" => endpoint,
-        "method" => method,
-        "status" => status_label(res.status().as_u16())
-    )
-    .record(started.elapsed().as_secs_f64());
+    request_histogram(endpoint, method, status_index(res.status().as_u16())).record(started.elapsed().as_secs_f64());
     Ok(res)
+}
+
+const METHODS: [&str; 3] = ["GET", "POST", "other"];
+const STATUSES: [&str; 11] = [
+    "200", "400", "404", "405", "409", "413", "422", "500", "501", "503", "other",
+];
+const ENDPOINTS: usize = crate::api::paths::ALL.len() + 1;
+const REQUEST_SLOTS: usize = ENDPOINTS * METHODS.len() * STATUSES.len();
+
+/// `chimera_http_request_duration_seconds{endpoint, method, status}`, registered on first use
+/// and then taken from a fixed table: no registry lookup on the request path.
+fn request_histogram(endpoint: usize, method: usize, status: usize) -> metrics::Histogram {
+    static HANDLES: OnceLock<Vec<OnceLock<metrics::Histogram>>> = OnceLock::new();
+    let table = HANDLES.get_or_init(|| (0..REQUEST_SLOTS).map(|_| OnceLock::new()).collect());
+    let slot = (endpoint * METHODS.len() + method) * STATUSES.len() + status;
+    table[slot]
+        .get_or_init(|| {
+            let name = crate::api::paths::ALL.get(endpoint).copied().unwrap_or("unmatched");
+            metrics::histogram!(
+                "chimera_http_request_duration_seconds",
+                "endpoint" => name,
+                "method" => METHODS[method],
+                "status" => STATUSES[status]
+            )
+        })
+        .clone()
+}
+
+fn status_index(code: u16) -> usize {
+    let label = status_label(code);
+    STATUSES.iter().position(|s| *s == label).unwrap_or(STATUSES.len() - 1)
 }
 
 /// The status codes this service answers, as static label values.

@@ -89,8 +89,13 @@ fn record_latency(state: &MasterState, req: &HttpRequest, started: Instant) {
     if !state.telemetry {
         return;
     }
-    let info = req.connection_info();
-    let url = format!("{}://{}{}", info.scheme(), info.host(), req.path());
+    // The address the client used (its Host header), as the seed logs it.
+    let host = req
+        .headers()
+        .get(actix_web::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("master");
+    let url = format!("http://{host}{}", req.path());
     state.logs.latency(&url, Side::Master, started.elapsed().as_secs_f64());
 }
 
