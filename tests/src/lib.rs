@@ -305,3 +305,20 @@ impl Drop for Down<'_> {
         }
     }
 }
+
+/// Writes `.env` for workers `worker-1..=worker-n` on free host ports; returns the ports, the
+/// master's last. `extra` lines are appended.
+pub fn local_env(dir: &TempDir, n: usize, extra: &str) -> Vec<u16> {
+    let ports = free_ports(n + 1);
+    let names: Vec<String> = (1..=n).map(|i| format!("worker-{i}")).collect();
+    dir.write(
+        ".env",
+        &format!(
+            "CHIMERA_WORKERS_NODES_NAMES='{}'\nCHIMERA_WORKERS_MAPPED_PORTS='{:?}'\nCHIMERA_MASTER_PORT={}\n{extra}",
+            serde_json::to_string(&names).expect("strings"),
+            &ports[..n],
+            ports[n]
+        ),
+    );
+    ports
+}

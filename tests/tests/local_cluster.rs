@@ -3,7 +3,7 @@
 
 use chimera_shared::api::PredictRequest;
 use chimera_shared::client::Client;
-use chimera_tests::{free_ports, xtask, Csv, Down, TempDir};
+use chimera_tests::{xtask, Csv, Down, TempDir};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -29,14 +29,7 @@ fn alive(pid: i32) -> bool {
 #[test]
 fn up_is_idempotent_restarts_what_changed_and_down_leaves_nothing() {
     let dir = TempDir::copy_of("bagging-classification");
-    let p = free_ports(4);
-    dir.write(
-        ".env",
-        &format!(
-            "CHIMERA_WORKERS_NODES_NAMES='[\"worker-1\", \"worker-2\", \"worker-3\"]'\nCHIMERA_WORKERS_MAPPED_PORTS='[{}, {}, {}]'\nCHIMERA_MASTER_PORT={}\n",
-            p[0], p[1], p[2], p[3]
-        ),
-    );
+    let p = chimera_tests::local_env(&dir, 3, "");
     let _down = Down(dir.path());
 
     let (ok, out) = xtask(&["up", "--local", "--no-build"], dir.path());
@@ -90,14 +83,7 @@ fn up_is_idempotent_restarts_what_changed_and_down_leaves_nothing() {
 #[test]
 fn a_worker_that_cannot_start_is_reported_with_its_error() {
     let dir = TempDir::copy_of("hybrid-regression");
-    let p = free_ports(4);
-    dir.write(
-        ".env",
-        &format!(
-            "CHIMERA_WORKERS_NODES_NAMES='[\"worker-1\", \"worker-2\", \"worker-3\"]'\nCHIMERA_WORKERS_MAPPED_PORTS='[{}, {}, {}]'\nCHIMERA_MASTER_PORT={}\n",
-            p[0], p[1], p[2], p[3]
-        ),
-    );
+    chimera_tests::local_env(&dir, 3, "");
     dir.write("chimera_train_data/worker-2/X_train.csv", "a,b\n1,2\n");
     let _down = Down(dir.path());
     let (ok, out) = xtask(&["up", "--local", "--no-build"], dir.path());
@@ -127,14 +113,7 @@ fn unsafe_kill(pid: i32) {
 #[test]
 fn xtask_fit_predict_and_status_speak_to_a_running_experiment() {
     let dir = TempDir::copy_of("sgd-classification");
-    let p = free_ports(3);
-    dir.write(
-        ".env",
-        &format!(
-            "CHIMERA_WORKERS_NODES_NAMES='[\"worker-1\", \"worker-2\"]'\nCHIMERA_WORKERS_MAPPED_PORTS='[{}, {}]'\nCHIMERA_MASTER_PORT={}\n",
-            p[0], p[1], p[2]
-        ),
-    );
+    chimera_tests::local_env(&dir, 2, "");
     let _down = Down(dir.path());
     let (ok, out) = xtask(&["status"], dir.path());
     assert!(

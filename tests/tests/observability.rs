@@ -3,21 +3,14 @@
 //! parses with the seed's grammar, one line per worker call; `/status` follows a fit live.
 
 use chimera_shared::client::Client;
-use chimera_tests::{free_ports, xtask, Down, TempDir};
+use chimera_tests::{xtask, Down, TempDir};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 /// The SGD regression example on free ports, as local processes.
 fn start(master_yaml: &str) -> (TempDir, Vec<u16>) {
     let dir = TempDir::copy_of("sgd-regression");
-    let p = free_ports(3);
-    dir.write(
-        ".env",
-        &format!(
-            "CHIMERA_WORKERS_NODES_NAMES='[\"worker-1\", \"worker-2\"]'\nCHIMERA_WORKERS_MAPPED_PORTS='[{}, {}]'\nCHIMERA_MASTER_PORT={}\n",
-            p[0], p[1], p[2]
-        ),
-    );
+    let p = chimera_tests::local_env(&dir, 2, "");
     dir.write("chimera_master.yaml", master_yaml);
     let (ok, out) = xtask(&["up", "--local", "--no-build"], dir.path());
     assert!(ok, "{out}");
