@@ -445,6 +445,86 @@ fn machine() -> Value {
     })
 }
 
+/// One parameter-server scenario: its data, model and how often to repeat.
+struct PsCase<'a> {
+    scenario: &'static str,
+    data: &'static str,
+    dir: &'static str,
+    subnet: u8,
+    train: &'a Data,
+    test: &'a Data,
+    model_type: &'static str,
+    loss: Loss,
+    repeats: usize,
+    floor_rounds: usize,
+    gradient_reps: usize,
+    warm_up: bool,
+}
+
+/// 200 full-batch rounds on k shards: the fit's time, the floor measured beside each fit (a
+/// slow spell of this shared machine then weighs on both sides of the ratio alike), quality
+/// on the test split, and peak memory.
+fn parameter_server_scenario(
+    case: &PsCase<'_>,
+    k: usize,
+    root: &Path,
+    opts: &Options,
+    report: &mut Report,
+) -> Result<(), String> {
+    eprintln!("[k={k}] parameter-server fit, {}, 200 rounds ...", case.data);
+    let dir = root.join(format!("{}-{k}", case.dir));
+    let shards = contiguous_shards(case.train.x.len(), k);
+    let master = format!(
+        "kind: parameter-server\nmodel_type: {}\nmax_iter: 200\n",
+        case.model_type
+    );
+    let worker = format!("kind: sgd\nmodel_type: {}\n", case.model_type);
+    experiment(&dir, case.subnet + k as u8, &master, &worker, case.train, &shards)?;
+    let cluster = Cluster::start(&dir, opts.docker)?;
+    if case.warm_up {
+        report.emit(json!({"scenario": "startup", "k": k, "seconds": cluster.startup_s, "data": case.data}));
+    }
+    let client = cluster.client();
+    if case.warm_up {
+        // Let the machine settle after the previous cluster's exit, and warm the connections.
+        std::thread::sleep(Duration::from_secs(1));
+        client.fit("parameter-server")?;
+    }
+    let largest = shards.iter().max_by_key(|s| s.len()).cloned().unwrap_or_default();
+    let grad = gradient_floor(case.train, &largest, case.loss, case.gradient_reps);
+    let (mut times, mut floors, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..case.repeats {
+        let http = http_floor(&cluster.worker_urls(), case.floor_rounds)?;
+        let (t, fit) = timed(|| client.fit("parameter-server"))?;
+        if fit.training.as_ref().map(|t| t.rounds) != Some(200) {
+            return Err(format!(
+                "the {} fit ran {:?} rounds, not 200",
+                case.data,
+                fit.training.map(|t| t.rounds)
+            ));
+        }
+        times.push(t);
+        floors.push(http);
+        ratios.push(t / 200.0 / (http + grad));
+    }
+    let answer = client.predict("parameter-server", &case.test.request(0..case.test.x.len()))?;
+    let quality = match &answer.y_pred_rows {
+        PredRows::Values(pred) if answer.y_pred_labels.is_none() => {
+            let truth: Vec<f64> = case.test.y.iter().map(|v| v.parse().unwrap_or(f64::NAN)).collect();
+            json!({"r2": r2(&truth, pred)})
+        }
+        _ => json!({"accuracy": accuracy(&case.test.y, &answer)}),
+    };
+    let (fit_s, http) = (median(times), median(floors));
+    report.emit(json!({
+        "scenario": case.scenario, "k": k, "median_s": fit_s, "repeats": case.repeats, "quality": quality,
+        "per_round_s": fit_s / 200.0, "floor_http_fanout_s": http, "floor_gradient_s": grad,
+        "floor_s": 200.0 * (http + grad), "overhead_over_floor": median(ratios),
+        "peak_rss_mb": cluster.peak_rss_mb(),
+    }));
+    Ok(())
+}
+
 /// Prints one result line and keeps it for the markdown.
 struct Report {
     lines: Vec<Value>,
@@ -483,101 +563,42 @@ pub fn run(opts: &Options) -> Result<(), String> {
         lines: Vec::new(),
         common: json!({"mode": mode, "git": git_revision(), "machine": machine()}),
     };
-    let wine_truth: Vec<f64> = wine_test.y.iter().map(|v| v.parse().unwrap_or(f64::NAN)).collect();
     let synth_truth = synth_test.y.clone();
-    let ps_yaml = |model: &str| format!("kind: parameter-server\nmodel_type: {model}\nmax_iter: 200\n");
 
+    let cases = [
+        PsCase {
+            scenario: "ps_fit_wine_200_rounds",
+            data: "red wine",
+            dir: "ps-wine",
+            subnet: 10,
+            train: &wine,
+            test: &wine_test,
+            model_type: "regressor",
+            loss: Loss::SquaredError,
+            repeats,
+            floor_rounds: if quick { 300 } else { 600 },
+            gradient_reps: 2000,
+            warm_up: true,
+        },
+        PsCase {
+            scenario: "ps_fit_synthetic_200_rounds",
+            data: "160,000 x 20",
+            dir: "ps-synth",
+            subnet: 20,
+            train: &synth,
+            test: &synth_test,
+            model_type: "classifier",
+            loss: Loss::LogLoss,
+            repeats: big_repeats,
+            floor_rounds: 300,
+            gradient_reps: if quick { 20 } else { 50 },
+            warm_up: false,
+        },
+    ];
     for &k in &ks {
-        // Parameter server, red wine.
-        eprintln!("[k={k}] parameter-server fit, red wine, 200 rounds ...");
-        let dir = root.join(format!("ps-wine-{k}"));
-        let shards = contiguous_shards(wine.x.len(), k);
-        experiment(
-            &dir,
-            10 + k as u8,
-            &ps_yaml("regressor"),
-            "kind: sgd\nmodel_type: regressor\n",
-            &wine,
-            &shards,
-        )?;
-        let cluster = Cluster::start(&dir, opts.docker)?;
-        report.emit(json!({"scenario": "startup", "k": k, "seconds": cluster.startup_s, "data": "red wine"}));
-        let client = cluster.client();
-        // Let the machine settle after the previous cluster's exit, and warm the connections.
-        std::thread::sleep(Duration::from_secs(1));
-        client.fit("parameter-server")?;
-        let largest = shards.iter().max_by_key(|s| s.len()).cloned().unwrap_or_default();
-        let grad = gradient_floor(&wine, &largest, Loss::SquaredError, 2000);
-        // The floor is measured next to each fit, so a slow spell of this shared machine
-        // weighs on both sides of the ratio alike.
-        let (mut times, mut floors, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..repeats {
-            let http = http_floor(&cluster.worker_urls(), if quick { 300 } else { 600 })?;
-            let (t, fit) = timed(|| client.fit("parameter-server"))?;
-            if fit.training.as_ref().map(|t| t.rounds) != Some(200) {
-                return Err(format!(
-                    "the wine fit ran {:?} rounds, not 200",
-                    fit.training.map(|t| t.rounds)
-                ));
-            }
-            times.push(t);
-            floors.push(http);
-            ratios.push(t / 200.0 / (http + grad));
+        for case in &cases {
+            parameter_server_scenario(case, k, &root, opts, &mut report)?;
         }
-        let PredRows::Values(pred) = client
-            .predict("parameter-server", &wine_test.request(0..wine_test.x.len()))?
-            .y_pred_rows
-        else {
-            return Err("the regression answered labels".into());
-        };
-        let http = median(floors);
-        let fit_s = median(times);
-        let per_round = fit_s / 200.0;
-        report.emit(json!({
-            "scenario": "ps_fit_wine_200_rounds", "k": k, "median_s": fit_s, "repeats": repeats,
-            "quality": {"r2": r2(&wine_truth, &pred)},
-            "per_round_s": per_round, "floor_http_fanout_s": http, "floor_gradient_s": grad,
-            "floor_s": 200.0 * (http + grad), "overhead_over_floor": median(ratios),
-            "peak_rss_mb": cluster.peak_rss_mb(),
-        }));
-        drop(cluster);
-
-        // Parameter server, 160k x 20.
-        eprintln!("[k={k}] parameter-server fit, 160,000 x 20, 200 rounds ...");
-        let dir = root.join(format!("ps-synth-{k}"));
-        let shards = contiguous_shards(synth.x.len(), k);
-        experiment(
-            &dir,
-            20 + k as u8,
-            &ps_yaml("classifier"),
-            "kind: sgd\nmodel_type: classifier\n",
-            &synth,
-            &shards,
-        )?;
-        let cluster = Cluster::start(&dir, opts.docker)?;
-        let client = cluster.client();
-        let largest = shards.iter().max_by_key(|s| s.len()).cloned().unwrap_or_default();
-        let grad = gradient_floor(&synth, &largest, Loss::LogLoss, if quick { 20 } else { 50 });
-        let (mut times, mut floors, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..big_repeats {
-            let http = http_floor(&cluster.worker_urls(), 300)?;
-            let t = timed(|| client.fit("parameter-server"))?.0;
-            times.push(t);
-            floors.push(http);
-            ratios.push(t / 200.0 / (http + grad));
-        }
-        let answer = client.predict("parameter-server", &synth_test.request(0..synth_test.x.len()))?;
-        let http = median(floors);
-        let fit_s = median(times);
-        let per_round = fit_s / 200.0;
-        report.emit(json!({
-            "scenario": "ps_fit_synthetic_200_rounds", "k": k, "median_s": fit_s, "repeats": big_repeats,
-            "quality": {"accuracy": accuracy(&synth_truth, &answer)},
-            "per_round_s": per_round, "floor_http_fanout_s": http, "floor_gradient_s": grad,
-            "floor_s": 200.0 * (http + grad), "overhead_over_floor": median(ratios),
-            "peak_rss_mb": cluster.peak_rss_mb(),
-        }));
-        drop(cluster);
     }
 
     // Bagging on 160k x 20, the same data on every worker; then predict and single-row load.
