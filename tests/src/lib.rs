@@ -322,3 +322,17 @@ pub fn local_env(dir: &TempDir, n: usize, extra: &str) -> Vec<u16> {
     );
     ports
 }
+
+/// An example's held-out split: a predict request for `test/X_test.csv` and the true labels
+/// (or values, as text) of `test/y_test.csv`.
+pub fn test_split(dir: &TempDir) -> (chimera_shared::api::PredictRequest, Vec<String>) {
+    let x = Csv::read(&dir.path().join("test/X_test.csv"));
+    let y = Csv::read(&dir.path().join("test/y_test.csv"));
+    (
+        chimera_shared::api::PredictRequest {
+            columns: x.header.clone(),
+            rows: x.numbers(),
+        },
+        y.column(0),
+    )
+}

@@ -8,18 +8,6 @@ use chimera_worker::data::{self, Dataset, Target};
 use chimera_worker::ml;
 use ndarray::{concatenate, Array1, Array2, Axis};
 
-fn test_split(dir: &TempDir) -> (PredictRequest, Vec<String>) {
-    let x = Csv::read(&dir.path().join("test/X_test.csv"));
-    let y = Csv::read(&dir.path().join("test/y_test.csv"));
-    (
-        PredictRequest {
-            columns: x.header.clone(),
-            rows: x.numbers(),
-        },
-        y.column(0),
-    )
-}
-
 fn estimator(cluster: &Cluster, worker: &str) -> EstimatorSpec {
     match &cluster.exp.worker(worker).expect("worker").kind {
         WorkerKind::Model { estimator, .. } => estimator.clone(),
@@ -64,7 +52,7 @@ fn bagged_trees_classify_as_well_as_one_tree_on_all_the_data() {
         fit.workers
     );
 
-    let (request, truth) = test_split(&dir);
+    let (request, truth) = chimera_tests::test_split(&dir);
     let answer = client.predict("aggregation", &request).expect("predict");
     assert!(answer.failed_workers.is_empty());
     assert_eq!(
@@ -100,7 +88,7 @@ fn hybrid_regression_over_shards_is_close_to_one_tree_on_their_union() {
     let cluster = Cluster::start(dir.path());
     let client = cluster.client();
     client.fit("aggregation").expect("fit");
-    let (request, truth) = test_split(&dir);
+    let (request, truth) = chimera_tests::test_split(&dir);
     let truth: Vec<f64> = truth.iter().map(|v| v.parse().expect("number")).collect();
     let answer = client.predict("aggregation", &request).expect("predict");
     let PredRows::Values(pred) = &answer.y_pred_rows else {
@@ -138,7 +126,7 @@ fn hybrid_regression_over_shards_is_close_to_one_tree_on_their_union() {
 #[test]
 fn the_same_seeds_give_the_same_predictions_and_bootstrap_workers_differ() {
     let dir = TempDir::copy_of("bagging-classification");
-    let (request, _) = test_split(&dir);
+    let (request, _) = chimera_tests::test_split(&dir);
     let run = || {
         let cluster = Cluster::start(dir.path());
         cluster.client().fit("aggregation").expect("fit");
@@ -166,7 +154,7 @@ fn a_dead_worker_is_named_and_the_others_still_answer() {
     let mut cluster = Cluster::start(dir.path());
     let client = cluster.client();
     client.fit("aggregation").expect("fit");
-    let (request, _) = test_split(&dir);
+    let (request, _) = chimera_tests::test_split(&dir);
     cluster.worker_mut("worker-2").kill();
 
     let answer = client.predict("aggregation", &request).expect("predict still answers");
@@ -221,7 +209,7 @@ fn integer_labels_and_workers_with_different_class_sets() {
     let cluster = Cluster::start(dir.path());
     let client = cluster.client();
     client.fit("aggregation").expect("fit");
-    let (request, _) = test_split(&dir);
+    let (request, _) = chimera_tests::test_split(&dir);
     let raw = client
         .post_json("/v1/chimera/aggregation/predict", &request)
         .expect("answer");

@@ -2,7 +2,7 @@
 //! against single-node solvers (linfa-linear's least squares, linfa-logistic) on the same data
 //! and against one worker holding the union of the shards.
 
-use chimera_shared::api::{DataSample, FitResponse, Outcome, PredRows, PredictRequest, YCell};
+use chimera_shared::api::{DataSample, FitResponse, Outcome, PredRows, YCell};
 use chimera_tests::{accuracy, r2, Cluster, Csv, TempDir};
 use linfa::prelude::*;
 use ndarray::{Array1, Array2};
@@ -21,18 +21,6 @@ fn split() -> (Csv, Csv, Csv, Csv) {
 
 fn matrix(rows: &[Vec<f64>]) -> Array2<f64> {
     Array2::from_shape_fn((rows.len(), rows[0].len()), |(i, j)| rows[i][j])
-}
-
-fn test_request(dir: &TempDir) -> (PredictRequest, Vec<String>) {
-    let x = Csv::read(&dir.path().join("test/X_test.csv"));
-    let y = Csv::read(&dir.path().join("test/y_test.csv"));
-    (
-        PredictRequest {
-            columns: x.header.clone(),
-            rows: x.numbers(),
-        },
-        y.column(0),
-    )
 }
 
 fn fit(cluster: &Cluster) -> FitResponse {
@@ -57,7 +45,7 @@ fn default_settings_reach_least_squares_quality_on_red_wine() {
         t.loss_history.windows(2).all(|w| w[1] <= w[0] + 1e-12),
         "full-batch loss never rises at the default rate"
     );
-    let (request, truth) = test_request(&dir);
+    let (request, truth) = chimera_tests::test_split(&dir);
     let truth: Vec<f64> = truth.iter().map(|v| v.parse().unwrap()).collect();
     let PredRows::Values(pred) = cluster.client().predict(PS, &request).unwrap().y_pred_rows else {
         panic!("values")
@@ -86,7 +74,7 @@ fn binary_classification_is_as_accurate_as_logistic_regression() {
     let dir = TempDir::copy_of("sgd-classification");
     let cluster = Cluster::start(dir.path());
     fit(&cluster);
-    let (request, truth) = test_request(&dir);
+    let (request, truth) = chimera_tests::test_split(&dir);
     let answer = cluster.client().predict(PS, &request).unwrap();
     let labels: Vec<String> = answer
         .y_pred_labels
@@ -247,7 +235,7 @@ fn every_option_trains_to_a_lower_loss() {
         let t = fit(&cluster).training.unwrap();
         let (first, last) = (t.loss_history[0], t.final_loss);
         assert!(last.is_finite() && last < first, "{yaml}: loss {first} -> {last}");
-        let (request, _) = test_request(&dir);
+        let (request, _) = chimera_tests::test_split(&dir);
         let answer = cluster.client().predict(PS, &request).expect("predict");
         assert_eq!(answer.y_pred_rows.len(), request.rows.len());
         if yaml.contains("classifier") && example == "sgd-regression" {
@@ -267,7 +255,7 @@ fn model_averaging_also_reaches_least_squares_quality() {
     );
     let cluster = Cluster::start(dir.path());
     fit(&cluster);
-    let (request, truth) = test_request(&dir);
+    let (request, truth) = chimera_tests::test_split(&dir);
     let truth: Vec<f64> = truth.iter().map(|v| v.parse().unwrap()).collect();
     let PredRows::Values(pred) = cluster.client().predict(PS, &request).unwrap().y_pred_rows else {
         panic!()
@@ -311,7 +299,7 @@ fn a_diverging_fit_stops_with_a_clear_error_and_no_model() {
         "{}",
         a.text()
     );
-    let (request, _) = test_request(&dir);
+    let (request, _) = chimera_tests::test_split(&dir);
     let p = cluster
         .client()
         .post_json("/v1/chimera/parameter-server/predict", &request)
