@@ -88,6 +88,21 @@ impl WorkerRef {
     }
 }
 
+/// The 503 when no worker could do a job, naming each worker and what went wrong with it.
+pub fn no_worker_available<N: std::fmt::Display, E: std::fmt::Display>(
+    what: &str,
+    errors: impl IntoIterator<Item = (N, E)>,
+) -> ApiError {
+    let detail: Vec<String> = errors.into_iter().map(|(n, e)| format!("{n}: {e}")).collect();
+    ApiError::unavailable(
+        "no_worker_available",
+        format!(
+            "no worker could {what}; {}. Check that the workers are up (`cargo xtask status`) and read their logs",
+            detail.join("; ")
+        ),
+    )
+}
+
 /// How one call ended, after retries.
 #[derive(Debug, Clone)]
 pub struct CallResult {

@@ -407,19 +407,11 @@ pub async fn fit(
 }
 
 fn no_workers(people: &[Participant], what: &str) -> ApiError {
-    let detail: Vec<String> = people
-        .iter()
-        .map(|p| {
-            format!(
-                "{}: {}",
-                p.worker.name,
-                p.error.as_ref().map_or("no answer", |e| e.1.as_str())
-            )
-        })
-        .collect();
-    ApiError::unavailable(
-        "no_worker_available",
-        format!("no worker could {what}; {}", detail.join("; ")),
+    client::no_worker_available(
+        what,
+        people
+            .iter()
+            .map(|p| (&p.worker.name, p.error.as_ref().map_or("no answer", |e| e.1.as_str()))),
     )
 }
 

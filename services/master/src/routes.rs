@@ -142,7 +142,7 @@ async fn aggregation_fit(
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     require_kind(&state, "aggregation", paths::AGGREGATION_FIT)?;
-    let body = read_body(body, state.max_body_bytes).await?;
+    let body = read_body(body, state.calls.max_body_bytes).await?;
     service::check_empty_fit_body(&body)?;
     let Some(fit) = state.begin_fit() else {
         return Err(ApiError::conflict(
@@ -179,12 +179,11 @@ async fn aggregation_fit(
     record_latency(&state, &req, started);
     if reports.iter().all(|r| r.outcome != Outcome::Ok) {
         metrics::counter!("chimera_fits_failed_total").increment(1);
-        return Err(no_worker_error(
+        return Err(client::no_worker_available(
             "fit",
-            &reports
+            reports
                 .iter()
-                .map(|r| (r.name.clone(), r.error.clone().unwrap_or_default()))
-                .collect::<Vec<_>>(),
+                .map(|r| (&r.name, r.error.as_deref().unwrap_or_default())),
         ));
     }
     fit.succeeded();
@@ -201,17 +200,6 @@ async fn aggregation_fit(
     Ok(HttpResponse::Ok().json(answer))
 }
 
-fn no_worker_error(what: &str, errors: &[(String, String)]) -> ApiError {
-    let detail: Vec<String> = errors.iter().map(|(n, e)| format!("{n}: {e}")).collect();
-    ApiError::unavailable(
-        "no_worker_available",
-        format!(
-            "no worker could {what}; {}. Check that the workers are up (`cargo xtask status`) and read their logs",
-            detail.join("; ")
-        ),
-    )
-}
-
 async fn aggregation_predict(
     req: HttpRequest,
     state: web::Data<MasterState>,
@@ -220,7 +208,7 @@ async fn aggregation_predict(
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     require_kind(&state, "aggregation", paths::AGGREGATION_PREDICT)?;
-    let body = read_body(body, state.max_body_bytes).await?;
+    let body = read_body(body, state.calls.max_body_bytes).await?;
     // Check the shape here, so malformed JSON, bad columns or no rows never fan out; the
     // numbers are parsed (and any bad one named) by the workers, once each.
     let shape: PredictShape = parse_json(&body)?;
@@ -271,9 +259,9 @@ async fn aggregation_predict(
         }
         // Every worker refused the request itself (an unknown column, say): the client's mistake.
         None if !client_errors.is_empty() && client_errors.len() == failed.len() => Err(client_errors.swap_remove(0)),
-        None => Err(no_worker_error(
+        None => Err(client::no_worker_available(
             "predict",
-            &failed.into_iter().map(|f| (f.name, f.error)).collect::<Vec<_>>(),
+            failed.iter().map(|f| (&f.name, &f.error)),
         )),
     }
 }
@@ -289,7 +277,7 @@ async fn parameter_server_fit(
     let MasterSpec::ParameterServer(spec) = &state.spec else {
         return Err(ApiError::internal("a parameter-server route on another kind of master"));
     };
-    let body = read_body(body, state.max_body_bytes).await?;
+    let body = read_body(body, state.calls.max_body_bytes).await?;
     service::check_empty_fit_body(&body)?;
     let Some(fit) = state.begin_fit() else {
         return Err(ApiError::conflict(
@@ -342,7 +330,7 @@ async fn parameter_server_predict(
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     require_kind(&state, "parameter-server", paths::PARAMETER_SERVER_PREDICT)?;
-    let body = read_body(body, state.max_body_bytes).await?;
+    let body = read_body(body, state.calls.max_body_bytes).await?;
     let request: PredictBody = parse_json(&body)?;
     let model = state.model.read().unwrap_or_else(|p| p.into_inner()).clone();
     let Some(model) = model else {

@@ -40,7 +40,6 @@ pub struct MasterState {
     pub model: RwLock<Option<Arc<LinearModel>>>,
     /// The parameter server's live training progress.
     pub progress: Mutex<Progress>,
-    pub max_body_bytes: usize,
     /// Metrics middleware and log files on (`CHIMERA_TELEMETRY`).
     pub telemetry: bool,
 }
@@ -152,7 +151,6 @@ pub fn state_from(exp: &Experiment) -> Result<MasterState, String> {
         fitted_once: AtomicBool::new(false),
         model: RwLock::new(None),
         progress: Mutex::new(Progress::default()),
-        max_body_bytes: exp.env.max_body_bytes,
         telemetry: exp.env.telemetry,
     })
 }
