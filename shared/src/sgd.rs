@@ -82,12 +82,15 @@ pub fn decision(x: ArrayView2<'_, f64>, w: &Array2<f64>, b: &Array1<f64>) -> Arr
     f
 }
 
-/// Fills `f` in place with `dL/dF` per sample and returns the summed loss.
-fn loss_and_slopes(f: &mut Array2<f64>, targets: Targets<'_>, rows: &[usize], spec: LossSpec) -> f64 {
+/// Fills `f` in place with `dL/dF` per sample and returns the summed loss. Row `k` of `f` is
+/// sample `rows[k]` of the shard, or sample `k` when `rows` is `None` (the whole shard).
+fn loss_and_slopes(f: &mut Array2<f64>, targets: Targets<'_>, rows: Option<&[usize]>, spec: LossSpec) -> f64 {
+    let sample = |k: usize| rows.map_or(k, |r| r[k]);
     let mut total = 0.0;
     match (spec.loss, targets) {
         (Loss::SquaredError, Targets::Values(y)) => {
-            for (mut row, &i) in f.rows_mut().into_iter().zip(rows) {
+            for (k, mut row) in f.rows_mut().into_iter().enumerate() {
+                let i = sample(k);
                 let r = row[0] - y[i];
                 total += 0.5 * r * r;
                 row[0] = r;
@@ -95,7 +98,8 @@ fn loss_and_slopes(f: &mut Array2<f64>, targets: Targets<'_>, rows: &[usize], sp
         }
         (Loss::Huber, Targets::Values(y)) => {
             let d = spec.huber_delta;
-            for (mut row, &i) in f.rows_mut().into_iter().zip(rows) {
+            for (k, mut row) in f.rows_mut().into_iter().enumerate() {
+                let i = sample(k);
                 let r = row[0] - y[i];
                 if r.abs() <= d {
                     total += 0.5 * r * r;
@@ -107,7 +111,8 @@ fn loss_and_slopes(f: &mut Array2<f64>, targets: Targets<'_>, rows: &[usize], sp
             }
         }
         (Loss::LogLoss, Targets::Classes { y, n_classes }) if n_classes <= 2 => {
-            for (mut row, &i) in f.rows_mut().into_iter().zip(rows) {
+            for (k, mut row) in f.rows_mut().into_iter().enumerate() {
+                let i = sample(k);
                 let s = sign_label(y[i] == 1);
                 let z = s * row[0];
                 total += softplus(-z);
@@ -116,7 +121,8 @@ fn loss_and_slopes(f: &mut Array2<f64>, targets: Targets<'_>, rows: &[usize], sp
         }
         (Loss::LogLoss, Targets::Classes { y, .. }) => {
             // Multinomial: softmax cross-entropy, slopes p - onehot.
-            for (mut row, &i) in f.rows_mut().into_iter().zip(rows) {
+            for (k, mut row) in f.rows_mut().into_iter().enumerate() {
+                let i = sample(k);
                 let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let sum: f64 = row.iter().map(|v| (v - max).exp()).sum();
                 let log_sum = max + sum.ln();
@@ -129,7 +135,8 @@ fn loss_and_slopes(f: &mut Array2<f64>, targets: Targets<'_>, rows: &[usize], sp
         (Loss::Hinge, Targets::Classes { y, n_classes }) => {
             // Binary, or one-vs-rest over the outputs as scikit-learn does for hinge.
             let binary = n_classes <= 2;
-            for (mut row, &i) in f.rows_mut().into_iter().zip(rows) {
+            for (k, mut row) in f.rows_mut().into_iter().enumerate() {
+                let i = sample(k);
                 for (j, v) in row.iter_mut().enumerate() {
                     let s = sign_label(if binary { y[i] == 1 } else { y[i] == j });
                     let z = s * *v;
@@ -148,20 +155,19 @@ fn loss_and_slopes(f: &mut Array2<f64>, targets: Targets<'_>, rows: &[usize], sp
     total
 }
 
-/// The mean data loss over `rows` of the shard and its gradient (`d × o`, `o`).
-/// `x` holds the shard's (standardized) features; `rows` selects a mini-batch or all rows.
+/// The mean data loss and its gradient (`d × o`, `o`) over the shard's `rows` (a mini-batch),
+/// or over the whole shard when `rows` is `None`. `x` holds the (standardized) features.
 pub fn data_gradient(
     x: ArrayView2<'_, f64>,
     targets: Targets<'_>,
-    rows: &[usize],
+    rows: Option<&[usize]>,
     w: &Array2<f64>,
     b: &Array1<f64>,
     spec: LossSpec,
 ) -> (f64, Array2<f64>, Array1<f64>) {
-    let n = rows.len().max(1) as f64;
-    let all = rows.len() == x.nrows() && rows.iter().enumerate().all(|(k, &i)| k == i);
+    let n = rows.map_or(x.nrows(), <[usize]>::len).max(1) as f64;
     // A mini-batch is gathered once; the whole shard is used in place.
-    let batch = if all { None } else { Some(x.select(Axis(0), rows)) };
+    let batch = rows.map(|r| x.select(Axis(0), r));
     let xb = batch.as_ref().map_or(x.view(), |b| b.view());
     let mut slopes = decision(xb.view(), w, b);
     let total = loss_and_slopes(&mut slopes, targets, rows, spec);
@@ -381,8 +387,7 @@ mod tests {
         l: LossSpec,
         p: PenaltySpec,
     ) -> f64 {
-        let rows: Vec<usize> = (0..x.nrows()).collect();
-        data_gradient(x.view(), t, &rows, w, b, l).0 + penalty_value(w, p)
+        data_gradient(x.view(), t, None, w, b, l).0 + penalty_value(w, p)
     }
 
     /// Central finite differences against the analytic gradient, for every loss and penalty.
@@ -413,7 +418,6 @@ mod tests {
             (Loss::Hinge, Targets::Classes { y: &c, n_classes: 3 }, 3),
         ];
         let penalties = [Penalty::None, Penalty::L2, Penalty::L1, Penalty::Elasticnet];
-        let rows: Vec<usize> = (0..x.nrows()).collect();
         for (loss, t, o) in cases {
             for penalty in penalties {
                 let l = LossSpec { loss, huber_delta: 0.3 };
@@ -425,7 +429,7 @@ mod tests {
                 // Weights away from 0 (L1's kink) and hinge margins away from 1 at this seed.
                 let w = Array2::from_shape_fn((3, o), |(j, k)| 0.37 + 0.21 * j as f64 - 0.13 * k as f64);
                 let b = Array1::from_shape_fn(o, |k| 0.11 - 0.05 * k as f64);
-                let (_, mut gw, gb) = data_gradient(x.view(), t, &rows, &w, &b, l);
+                let (_, mut gw, gb) = data_gradient(x.view(), t, None, &w, &b, l);
                 add_penalty_gradient(&mut gw, &w, p);
                 let h = 1e-6;
                 for j in 0..3 {
@@ -466,10 +470,10 @@ mod tests {
             huber_delta: 0.5,
         };
         let all: Vec<usize> = (0..101).collect();
-        let (loss, gw, gb) = data_gradient(x.view(), Targets::Values(&y), &all, &w, &b, l);
+        let (loss, gw, gb) = data_gradient(x.view(), Targets::Values(&y), None, &w, &b, l);
         let (a, z): (Vec<usize>, Vec<usize>) = all.iter().partition(|&&i| i < 37);
-        let (la, ga, gba) = data_gradient(x.view(), Targets::Values(&y), &a, &w, &b, l);
-        let (lz, gz, gbz) = data_gradient(x.view(), Targets::Values(&y), &z, &w, &b, l);
+        let (la, ga, gba) = data_gradient(x.view(), Targets::Values(&y), Some(&a), &w, &b, l);
+        let (lz, gz, gbz) = data_gradient(x.view(), Targets::Values(&y), Some(&z), &w, &b, l);
         let (na, nz) = (a.len() as f64, z.len() as f64);
         let merged = (&ga * na + &gz * nz) / (na + nz);
         assert!((&merged - &gw).iter().all(|v| v.abs() < 1e-12));

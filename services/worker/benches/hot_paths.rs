@@ -25,7 +25,6 @@ fn gradient(c: &mut Criterion) {
         (80_000, 20, "gradient/synthetic-shard-80000x20"),
     ] {
         let (x, y) = random(n, d, 1);
-        let rows: Vec<usize> = (0..n).collect();
         let w = Array2::from_elem((d, 1), 0.01);
         let b = Array1::zeros(1);
         let spec = LossSpec {
@@ -37,7 +36,7 @@ fn gradient(c: &mut Criterion) {
                 black_box(sgd::data_gradient(
                     x.view(),
                     Targets::Classes { y: &y, n_classes: 2 },
-                    &rows,
+                    None,
                     &w,
                     &b,
                     spec,

@@ -219,47 +219,51 @@ pub fn fit_step(p: &Prepared, req: &FitStepRequest, worker: &str) -> Result<FitS
         l1_ratio: s.l1_ratio,
     };
     let n = p.x.nrows();
-    let all: Vec<usize> = (0..n).collect();
     let batch = s.batch_size.map(|bs| bs as usize).filter(|&bs| bs < n);
     match s.mode {
         SgdMode::Gradient => {
-            let rows = match batch {
-                Some(bs) => {
-                    let mut r =
-                        rand08::seq::index::sample(&mut rng(s.random_state, worker, req.round, 0), n, bs).into_vec();
-                    r.sort_unstable();
-                    r
-                }
-                None => all,
-            };
-            let (l, mut gw, gb) = sgd::data_gradient(p.x.view(), p.targets(), &rows, &w, &b, loss);
+            // A seeded mini-batch, or (None) the whole shard, used in place.
+            let rows = batch.map(|bs| {
+                let mut r =
+                    rand08::seq::index::sample(&mut rng(s.random_state, worker, req.round, 0), n, bs).into_vec();
+                r.sort_unstable();
+                r
+            });
+            let (l, mut gw, gb) = sgd::data_gradient(p.x.view(), p.targets(), rows.as_deref(), &w, &b, loss);
             sgd::add_penalty_gradient(&mut gw, &w, penalty);
             check_finite(l, &gw, &gb, worker, req.round)?;
             Ok(FitStepResponse {
                 weights_gradients: sgd::weights_to_rows(&gw),
                 bias_gradient: gb.to_vec(),
-                n_samples: rows.len(),
+                n_samples: rows.as_ref().map_or(n, Vec::len),
                 loss: l,
                 weights: None,
                 bias: None,
             })
         }
         SgdMode::ModelAveraging => {
-            let (start_loss, _, _) = sgd::data_gradient(p.x.view(), p.targets(), &all, &w, &b, loss);
+            let (start_loss, _, _) = sgd::data_gradient(p.x.view(), p.targets(), None, &w, &b, loss);
             let (w0, b0) = (w.clone(), b.clone());
-            let step = batch.unwrap_or(n).max(1);
-            let mut order = all;
-            for epoch in 0..s.local_epochs {
-                if batch.is_some() {
-                    order.shuffle(&mut rng(s.random_state, worker, req.round, epoch + 1));
-                }
-                for chunk in order.chunks(step) {
-                    let mut rows = chunk.to_vec();
-                    rows.sort_unstable();
-                    let (_, mut gw, gb) = sgd::data_gradient(p.x.view(), p.targets(), &rows, &w, &b, loss);
-                    sgd::add_penalty_gradient(&mut gw, &w, penalty);
-                    w.scaled_add(-s.learning_rate, &gw);
-                    b.scaled_add(-s.learning_rate, &gb);
+            let step = |rows: Option<&[usize]>, w: &mut Array2<f64>, b: &mut Array1<f64>| {
+                let (_, mut gw, gb) = sgd::data_gradient(p.x.view(), p.targets(), rows, w, b, loss);
+                sgd::add_penalty_gradient(&mut gw, w, penalty);
+                w.scaled_add(-s.learning_rate, &gw);
+                b.scaled_add(-s.learning_rate, &gb);
+            };
+            match batch {
+                // Full batch: one step per local epoch.
+                None => (0..s.local_epochs).for_each(|_| step(None, &mut w, &mut b)),
+                // Mini-batches: each epoch a seeded shuffle, then a step per batch.
+                Some(bs) => {
+                    let mut order: Vec<usize> = (0..n).collect();
+                    for epoch in 0..s.local_epochs {
+                        order.shuffle(&mut rng(s.random_state, worker, req.round, epoch + 1));
+                        for chunk in order.chunks(bs) {
+                            let mut rows = chunk.to_vec();
+                            rows.sort_unstable();
+                            step(Some(&rows), &mut w, &mut b);
+                        }
+                    }
                 }
             }
             check_finite(start_loss, &w, &b, worker, req.round)?;
