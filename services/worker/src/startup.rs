@@ -7,7 +7,7 @@ use crate::ml::Model;
 use crate::routes;
 use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpServer};
-use chimera_shared::config::{Experiment, TaskKind, WorkerKind, WorkerSpec};
+use chimera_shared::config::{Experiment, WorkerSpec};
 use chimera_shared::logs::NodeLogs;
 use chimera_shared::service;
 use std::net::TcpListener;
@@ -33,16 +33,6 @@ pub struct WorkerState {
 }
 
 impl WorkerState {
-    pub fn task(&self) -> TaskKind {
-        match &self.spec.kind {
-            WorkerKind::Model { task, .. } => *task,
-            WorkerKind::Sgd { model_type } => match model_type {
-                chimera_shared::config::ModelType::Regressor => TaskKind::Regression,
-                chimera_shared::config::ModelType::Classifier => TaskKind::Classification,
-            },
-        }
-    }
-
     pub fn n_classes(&self) -> usize {
         match &self.data.target {
             data::Target::Classification { classes, .. } => classes.len(),
@@ -65,15 +55,11 @@ pub fn load_from(exp: Experiment, name: &str) -> Result<(WorkerState, Experiment
             exp.env.workers
         )
     })?;
-    let mut state = WorkerState {
+    let data = data::load(&exp.data_dir(name), spec.kind.task()).map_err(|e| e.to_string())?;
+    let state = WorkerState {
         name: name.to_string(),
         spec,
-        data: Dataset {
-            columns: Vec::new(),
-            x: ndarray::Array2::zeros((0, 0)),
-            target: data::Target::Regression(ndarray::Array1::zeros(0)),
-            target_name: String::new(),
-        },
+        data,
         model: RwLock::new(None),
         fitting: AtomicBool::new(false),
         logs: NodeLogs::open_if(exp.env.telemetry, &exp.log_dir(name))
@@ -82,7 +68,6 @@ pub fn load_from(exp: Experiment, name: &str) -> Result<(WorkerState, Experiment
         telemetry: exp.env.telemetry,
         sgd_prepared: Mutex::new(None),
     };
-    state.data = data::load(&exp.data_dir(name), state.task()).map_err(|e| e.to_string())?;
     state.logs.status(
         "INFO",
         &format!(

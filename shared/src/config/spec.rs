@@ -280,6 +280,21 @@ pub enum WorkerKind {
     Sgd { model_type: ModelType },
 }
 
+impl WorkerKind {
+    /// What the worker's data holds: an SGD worker's by its `model_type`.
+    pub fn task(&self) -> TaskKind {
+        match self {
+            WorkerKind::Model { task, .. } => *task,
+            WorkerKind::Sgd {
+                model_type: ModelType::Regressor,
+            } => TaskKind::Regression,
+            WorkerKind::Sgd {
+                model_type: ModelType::Classifier,
+            } => TaskKind::Classification,
+        }
+    }
+}
+
 /// Teaching knobs, off by default: they make a worker behave like a small or slow machine.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Knobs {
