@@ -59,7 +59,7 @@ impl TempDir {
     /// A copy of an example experiment (its data included).
     pub fn copy_of(example_name: &str) -> TempDir {
         let t = TempDir::new(example_name);
-        copy_dir(&example(example_name), &t.0);
+        chimera_shared::config::experiment::copy_folder(&example(example_name), &t.0).expect("copy the example");
         t
     }
 
@@ -78,21 +78,6 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-pub fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let name = entry.file_name();
-        if name == ".chimera" || name == "logs" || name == "docker-compose.yml" {
-            continue;
-        }
-        if entry.file_type().expect("file type").is_dir() {
-            copy_dir(&entry.path(), &to.join(&name));
-        } else {
-            std::fs::copy(entry.path(), to.join(&name)).expect("copy");
-        }
     }
 }
 

@@ -71,25 +71,9 @@ fn copy_example(name: &str) -> Result<PathBuf, String> {
         stop(&to);
     }
     let _ = std::fs::remove_dir_all(&to);
-    copy_dir(&from, &to).map_err(|e| format!("copying {} to {}: {e}", from.display(), to.display()))?;
+    chimera_shared::config::experiment::copy_folder(&from, &to)
+        .map_err(|e| format!("copying {} to {}: {e}", from.display(), to.display()))?;
     Ok(to)
-}
-
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name == ".chimera" || name == "logs" || name == "docker-compose.yml" {
-            continue;
-        }
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &to.join(&name))?;
-        } else {
-            std::fs::copy(entry.path(), to.join(&name))?;
-        }
-    }
-    Ok(())
 }
 
 fn run_one(name: &str, dir: &Path, use_docker: bool) -> Result<(), String> {

@@ -182,6 +182,25 @@ impl Experiment {
     }
 }
 
+/// Copies an experiment folder without what running it left behind (local process state,
+/// logs, a generated compose file): how the demo and the tests start from a clean example.
+pub fn copy_folder(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == ".chimera" || name == "logs" || name == "docker-compose.yml" {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            copy_folder(&entry.path(), &to.join(&name))?;
+        } else {
+            std::fs::copy(entry.path(), to.join(&name))?;
+        }
+    }
+    Ok(())
+}
+
 fn task_name(t: TaskKind) -> &'static str {
     match t {
         TaskKind::Regression => "regression",
