@@ -108,3 +108,16 @@ impl Client {
         self.post_json(&format!("/v1/chimera/{kind}/predict"), request)?.ok()
     }
 }
+
+/// Ports nobody listens on right now (each bound to port 0 at once, then released), for tests
+/// and benchmarks that start real servers.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .filter_map(|_| std::net::TcpListener::bind("127.0.0.1:0").ok())
+        .collect();
+    listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.port())
+        .collect()
+}

@@ -22,41 +22,162 @@ pub struct ErrorBody {
     pub details: ErrorDetails,
 }
 
+/// Every error code these services answer with, as a closed set. Each code has one HTTP
+/// status and a stable snake_case name (the `errorMessage` on the wire), in the style of
+/// meilisearch's `Code`: clients may match on the name, so a name never changes meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    /// The body is not JSON (or is empty where JSON is needed).
+    InvalidJson,
+    /// The body is JSON of the wrong shape or with a wrong value.
+    InvalidRequest,
+    UnknownColumn,
+    MissingColumn,
+    DuplicateColumn,
+    EmptyRows,
+    RowLength,
+    /// A number that is not finite, or a value out of its range.
+    InvalidValue,
+    PayloadTooLarge,
+    NotFound,
+    MethodNotAllowed,
+    /// Predict before the first fit.
+    NotFitted,
+    FitInProgress,
+    /// A path of the other kind of node or master (`kind:` in the spec decides).
+    WrongKind,
+    /// The workers' shards do not have the same feature columns.
+    ColumnsMismatch,
+    /// The data cannot be fitted (one class only, too few rows, ...).
+    FitFailed,
+    /// The SGD loss became infinite or NaN.
+    TrainingDiverged,
+    /// No worker could do the job: each one's error is in the message.
+    NoWorkerAvailable,
+    /// A peer answered a code this build does not know (a newer worker, say).
+    WorkerError,
+    InternalError,
+}
+
+impl Code {
+    /// Every code, for documentation and the test that pins each status.
+    pub const ALL: [Code; 20] = [
+        Code::InvalidJson,
+        Code::InvalidRequest,
+        Code::UnknownColumn,
+        Code::MissingColumn,
+        Code::DuplicateColumn,
+        Code::EmptyRows,
+        Code::RowLength,
+        Code::InvalidValue,
+        Code::PayloadTooLarge,
+        Code::NotFound,
+        Code::MethodNotAllowed,
+        Code::NotFitted,
+        Code::FitInProgress,
+        Code::WrongKind,
+        Code::ColumnsMismatch,
+        Code::FitFailed,
+        Code::TrainingDiverged,
+        Code::NoWorkerAvailable,
+        Code::WorkerError,
+        Code::InternalError,
+    ];
+
+    /// The stable name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::InvalidJson => "invalid_json",
+            Code::InvalidRequest => "invalid_request",
+            Code::UnknownColumn => "unknown_column",
+            Code::MissingColumn => "missing_column",
+            Code::DuplicateColumn => "duplicate_column",
+            Code::EmptyRows => "empty_rows",
+            Code::RowLength => "row_length",
+            Code::InvalidValue => "invalid_value",
+            Code::PayloadTooLarge => "payload_too_large",
+            Code::NotFound => "not_found",
+            Code::MethodNotAllowed => "method_not_allowed",
+            Code::NotFitted => "not_fitted",
+            Code::FitInProgress => "fit_in_progress",
+            Code::WrongKind => "wrong_kind",
+            Code::ColumnsMismatch => "columns_mismatch",
+            Code::FitFailed => "fit_failed",
+            Code::TrainingDiverged => "training_diverged",
+            Code::NoWorkerAvailable => "no_worker_available",
+            Code::WorkerError => "worker_error",
+            Code::InternalError => "internal_error",
+        }
+    }
+
+    /// The HTTP status this code is answered with.
+    pub fn status(self) -> u16 {
+        match self {
+            Code::InvalidJson
+            | Code::InvalidRequest
+            | Code::UnknownColumn
+            | Code::MissingColumn
+            | Code::DuplicateColumn
+            | Code::EmptyRows
+            | Code::RowLength
+            | Code::InvalidValue => 400,
+            Code::NotFound => 404,
+            Code::MethodNotAllowed => 405,
+            Code::NotFitted | Code::FitInProgress | Code::WrongKind => 409,
+            Code::PayloadTooLarge => 413,
+            Code::ColumnsMismatch | Code::FitFailed | Code::TrainingDiverged => 422,
+            Code::WorkerError => 502,
+            Code::InternalError => 500,
+            Code::NoWorkerAvailable => 503,
+        }
+    }
+
+    /// The code of a name, if it is one of ours.
+    pub fn parse(name: &str) -> Option<Code> {
+        Code::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// So tests and callers can compare a code with its wire name.
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for Code {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
 /// An error that becomes an HTTP answer: status, stable code and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
+    /// Normally `code.status()`; a relayed peer error keeps the status the peer answered.
     pub status: u16,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         ApiError {
-            status,
+            status: code.status(),
             code,
             message: message.into(),
         }
     }
 
-    /// 400: the request itself is wrong (bad JSON, wrong shape, bad values).
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(400, code, message)
-    }
-
-    /// 409: the request is fine but the node is not in a state to answer it (predict before fit).
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(409, code, message)
-    }
-
-    /// 503: no worker could do the job.
-    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(503, code, message)
-    }
-
     /// 500: a fault of ours; the message still says what happened.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(500, "internal_error", message)
+        Self::new(Code::InternalError, message)
     }
 
     pub fn body(&self) -> ErrorBody {
@@ -64,45 +185,20 @@ impl ApiError {
             message: self.message.clone(),
             details: ErrorDetails {
                 error_code: self.status,
-                error_message: self.code.to_string(),
+                error_message: self.code.as_str().to_string(),
             },
         }
     }
 
-    /// Rebuilds an error from a peer's answer (the master relaying a worker's 4xx).
+    /// Rebuilds an error from a peer's answer (the master relaying a worker's 4xx). A known
+    /// code keeps its name; an unknown one becomes `worker_error`, with the peer's status.
     pub fn from_body(status: u16, body: &ErrorBody) -> Self {
         ApiError {
             status,
-            code: intern_code(&body.details.error_message),
+            code: Code::parse(&body.details.error_message).unwrap_or(Code::WorkerError),
             message: body.message.clone(),
         }
     }
-}
-
-/// Codes are `&'static str` so they stay a closed, documented set; unknown ones from a peer
-/// collapse into `worker_error`.
-fn intern_code(code: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "invalid_json",
-        "invalid_request",
-        "unknown_column",
-        "missing_column",
-        "duplicate_column",
-        "empty_rows",
-        "row_length",
-        "invalid_value",
-        "not_fitted",
-        "fit_in_progress",
-        "columns_mismatch",
-        "training_diverged",
-        "payload_too_large",
-        "not_found",
-        "method_not_allowed",
-        "wrong_kind",
-        "no_worker_available",
-        "internal_error",
-    ];
-    KNOWN.iter().find(|k| **k == code).copied().unwrap_or("worker_error")
 }
 
 impl fmt::Display for ApiError {
@@ -119,7 +215,7 @@ mod tests {
 
     #[test]
     fn error_body_has_the_seed_shape() {
-        let e = ApiError::bad_request("unknown_column", "unknown column 'foo'");
+        let e = ApiError::new(Code::UnknownColumn, "unknown column 'foo'");
         let json = serde_json::to_value(e.body()).unwrap();
         assert_eq!(
             json,
@@ -130,10 +226,51 @@ mod tests {
 
     #[test]
     fn relayed_errors_keep_known_codes_and_fold_unknown_ones() {
-        let body = ApiError::conflict("not_fitted", "fit first").body();
+        let body = ApiError::new(Code::NotFitted, "fit first").body();
         assert_eq!(ApiError::from_body(409, &body).code, "not_fitted");
         let mut odd = body.clone();
         odd.details.error_message = "something_new".into();
         assert_eq!(ApiError::from_body(409, &odd).code, "worker_error");
+        assert_eq!(
+            ApiError::from_body(409, &odd).status,
+            409,
+            "a relay keeps the peer's status"
+        );
+    }
+
+    /// Every code with its status: a change here is a change of the public contract.
+    #[test]
+    fn every_code_has_a_stable_name_and_status() {
+        let table: Vec<(&str, u16)> = Code::ALL.iter().map(|c| (c.as_str(), c.status())).collect();
+        assert_eq!(
+            table,
+            vec![
+                ("invalid_json", 400),
+                ("invalid_request", 400),
+                ("unknown_column", 400),
+                ("missing_column", 400),
+                ("duplicate_column", 400),
+                ("empty_rows", 400),
+                ("row_length", 400),
+                ("invalid_value", 400),
+                ("payload_too_large", 413),
+                ("not_found", 404),
+                ("method_not_allowed", 405),
+                ("not_fitted", 409),
+                ("fit_in_progress", 409),
+                ("wrong_kind", 409),
+                ("columns_mismatch", 422),
+                ("fit_failed", 422),
+                ("training_diverged", 422),
+                ("no_worker_available", 503),
+                ("worker_error", 502),
+                ("internal_error", 500),
+            ]
+        );
+        for c in Code::ALL {
+            assert_eq!(Code::parse(c.as_str()), Some(c), "{c} reads back");
+            let relayed = ApiError::from_body(c.status(), &ApiError::new(c, "m").body());
+            assert_eq!(relayed.code, c, "a relayed {c} keeps its code");
+        }
     }
 }

@@ -11,11 +11,16 @@ pub mod api;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod fit_lock;
+pub mod hash;
 pub mod healthcheck;
 pub mod logs;
 pub mod predict;
+pub mod scores;
 #[cfg(feature = "service")]
 pub mod service;
 pub mod sgd;
+#[cfg(feature = "csv")]
+pub mod table;
 
-pub use error::ApiError;
+pub use error::{ApiError, Code};

@@ -46,14 +46,14 @@ pub struct NodeLogs {
 impl NodeLogs {
     /// Opens (creating) both logs under `dir`.
     pub fn open(dir: &Path) -> std::io::Result<NodeLogs> {
-        std::fs::create_dir_all(dir).map_err(|e| annotate(e, dir))?;
+        std::fs::create_dir_all(dir).map_err(|e| annotate(&e, dir))?;
         let open = |name: &str| {
             let path = dir.join(name);
             OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&path)
-                .map_err(|e| annotate(e, &path))
+                .map_err(|e| annotate(&e, &path))
         };
         let time = Arc::new(Mutex::new(BufWriter::with_capacity(64 * 1024, open(TIME_LOG)?)));
         spawn_flusher(Arc::downgrade(&time));
@@ -104,15 +104,15 @@ impl NodeLogs {
     /// One latency in `chimera_time.log`, in the seed's format.
     pub fn latency(&self, url: &str, side: Side, seconds: f64) {
         if let Some(time) = &self.time {
-            let mut buf = time.lock().unwrap_or_else(|p| p.into_inner());
-            let _ = write!(buf, "{url} {} endpoint latency = {seconds:.4} s\n", side.as_str());
+            let mut buf = time.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _ = writeln!(buf, "{url} {} endpoint latency = {seconds:.4} s", side.as_str());
         }
     }
 
     /// Writes buffered latency lines out now.
     pub fn flush(&self) {
         if let Some(time) = &self.time {
-            let _ = time.lock().unwrap_or_else(|p| p.into_inner()).flush();
+            let _ = time.lock().unwrap_or_else(std::sync::PoisonError::into_inner).flush();
         }
     }
 }
@@ -131,14 +131,14 @@ fn spawn_flusher(time: Weak<Mutex<BufWriter<File>>>) {
             std::thread::sleep(Duration::from_millis(500));
             match time.upgrade() {
                 Some(t) => {
-                    let _ = t.lock().unwrap_or_else(|p| p.into_inner()).flush();
+                    let _ = t.lock().unwrap_or_else(std::sync::PoisonError::into_inner).flush();
                 }
                 None => return,
             }
         });
 }
 
-fn annotate(e: std::io::Error, path: &Path) -> std::io::Error {
+fn annotate(e: &std::io::Error, path: &Path) -> std::io::Error {
     std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
@@ -178,7 +178,11 @@ mod tests {
     #[test]
     fn time_lines_keep_the_seeds_format() {
         assert_eq!(
-            time_line("http://192.168.10.2:80/v1/chimera/sgd/fit-step", Side::Worker, 0.012345),
+            time_line(
+                "http://192.168.10.2:80/v1/chimera/sgd/fit-step",
+                Side::Worker,
+                0.012_345
+            ),
             "http://192.168.10.2:80/v1/chimera/sgd/fit-step worker endpoint latency = 0.0123 s\n"
         );
         // Tiny values never switch to an exponent.

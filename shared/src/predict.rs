@@ -2,7 +2,8 @@
 //! Used by the master (to fail fast, before any fan-out) and by the workers.
 
 use crate::api::FlatRows;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
+use std::collections::{HashMap, HashSet};
 
 /// Column names as the seed compares them: lower-cased and trimmed.
 pub fn normalize(name: &str) -> String {
@@ -14,21 +15,23 @@ pub fn normalize(name: &str) -> String {
 pub fn check_columns(raw: &[String]) -> Result<Vec<String>, ApiError> {
     let columns: Vec<String> = raw.iter().map(|c| normalize(c)).collect();
     if columns.is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_request",
+        return Err(ApiError::new(
+            Code::InvalidRequest,
             "X_pred_columns is empty: name the feature columns of X_pred_rows",
         ));
     }
+    // A set, not a scan of the names before each one: a request may name 100,000 columns.
+    let mut seen = HashSet::with_capacity(columns.len());
     for (i, c) in columns.iter().enumerate() {
         if c.is_empty() {
-            return Err(ApiError::bad_request(
-                "invalid_request",
+            return Err(ApiError::new(
+                Code::InvalidRequest,
                 format!("X_pred_columns[{i}] is an empty name"),
             ));
         }
-        if columns[..i].contains(c) {
-            return Err(ApiError::bad_request(
-                "duplicate_column",
+        if !seen.insert(c.as_str()) {
+            return Err(ApiError::new(
+                Code::DuplicateColumn,
                 format!("X_pred_columns names {c:?} twice (names are compared lower-cased and trimmed)"),
             ));
         }
@@ -38,8 +41,8 @@ pub fn check_columns(raw: &[String]) -> Result<Vec<String>, ApiError> {
 
 pub fn check_not_empty(n_rows: usize) -> Result<(), ApiError> {
     if n_rows == 0 {
-        return Err(ApiError::bad_request(
-            "empty_rows",
+        return Err(ApiError::new(
+            Code::EmptyRows,
             "X_pred_rows is empty: send at least one row",
         ));
     }
@@ -49,14 +52,14 @@ pub fn check_not_empty(n_rows: usize) -> Result<(), ApiError> {
 /// Every row must hold one finite number per column.
 pub fn check_rows(rows: &FlatRows, columns: &[String]) -> Result<(), ApiError> {
     check_not_empty(rows.n_rows)?;
-    let wrong = if rows.width != columns.len() {
-        Some((0, rows.width))
-    } else {
+    let wrong = if rows.width == columns.len() {
         rows.ragged
+    } else {
+        Some((0, rows.width))
     };
     if let Some((i, len)) = wrong {
-        return Err(ApiError::bad_request(
-            "row_length",
+        return Err(ApiError::new(
+            Code::RowLength,
             format!(
                 "X_pred_rows[{i}] has {len} values but X_pred_columns names {} columns",
                 columns.len()
@@ -65,8 +68,8 @@ pub fn check_rows(rows: &FlatRows, columns: &[String]) -> Result<(), ApiError> {
     }
     if let Some(at) = rows.values.iter().position(|v| !v.is_finite()) {
         let (i, j) = (at / rows.width, at % rows.width);
-        return Err(ApiError::bad_request(
-            "invalid_value",
+        return Err(ApiError::new(
+            Code::InvalidValue,
             format!("X_pred_rows[{i}][{j}] (column {:?}) is not a finite number", columns[j]),
         ));
     }
@@ -80,24 +83,41 @@ pub fn align(request: &[String], model: &[String]) -> Result<Vec<usize>, ApiErro
     if request == model {
         return Ok((0..model.len()).collect());
     }
-    let unknown: Vec<&String> = request.iter().filter(|c| !model.contains(c)).collect();
+    // Linear: one map of the request's names (which `check_columns` made unique).
+    let at: HashMap<&str, usize> = request.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+    let trained: HashSet<&str> = model.iter().map(String::as_str).collect();
+    let unknown: Vec<&String> = request.iter().filter(|c| !trained.contains(c.as_str())).collect();
     if !unknown.is_empty() {
-        return Err(ApiError::bad_request(
-            "unknown_column",
-            format!("unknown column(s) {unknown:?}; the model was trained on {model:?}"),
+        return Err(ApiError::new(
+            Code::UnknownColumn,
+            format!(
+                "unknown column(s) {}; the model was trained on {}",
+                some_of(&unknown),
+                some_of(model)
+            ),
         ));
     }
-    let missing: Vec<&String> = model.iter().filter(|c| !request.contains(c)).collect();
+    let missing: Vec<&String> = model.iter().filter(|c| !at.contains_key(c.as_str())).collect();
     if !missing.is_empty() {
-        return Err(ApiError::bad_request(
-            "missing_column",
-            format!("missing column(s) {missing:?}; the model was trained on {model:?}"),
+        return Err(ApiError::new(
+            Code::MissingColumn,
+            format!(
+                "missing column(s) {}; the model was trained on {}",
+                some_of(&missing),
+                some_of(model)
+            ),
         ));
     }
-    Ok(model
-        .iter()
-        .map(|m| request.iter().position(|r| r == m).expect("checked above"))
-        .collect())
+    Ok(model.iter().map(|m| at[m.as_str()]).collect())
+}
+
+/// A list of names for a message: all of them up to 20, else the first 20 and how many more.
+fn some_of<S: std::fmt::Debug>(names: &[S]) -> String {
+    const SHOWN: usize = 20;
+    if names.len() <= SHOWN {
+        return format!("{names:?}");
+    }
+    format!("{:?} and {} more", &names[..SHOWN], names.len() - SHOWN)
 }
 
 #[cfg(test)]
@@ -110,7 +130,7 @@ mod tests {
     }
 
     fn strings(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
+        v.iter().map(ToString::to_string).collect()
     }
 
     #[test]
@@ -166,5 +186,26 @@ mod tests {
         let e = align(&strings(&["a", "b"]), &model).unwrap_err();
         assert_eq!(e.code, "missing_column");
         assert!(e.message.contains("\"c\""));
+    }
+
+    #[test]
+    fn a_hundred_thousand_columns_are_checked_and_aligned_by_name() {
+        let names: Vec<String> = (0..100_000).map(|i| format!("c{i}")).collect();
+        let reversed: Vec<String> = names.iter().rev().cloned().collect();
+        let columns = check_columns(&reversed).unwrap();
+        let order = align(&columns, &names).unwrap();
+        assert_eq!(order[0], 99_999);
+        assert_eq!(order[99_999], 0);
+        let mut dup = names.clone();
+        dup.push("C5 ".into());
+        assert_eq!(check_columns(&dup).unwrap_err().code, "duplicate_column");
+        let mut unknown = names.clone();
+        unknown.iter_mut().take(30).for_each(|c| c.push('x'));
+        let e = align(&unknown, &names).unwrap_err();
+        assert!(
+            e.message.contains("and 10 more"),
+            "a long list is cut: {}",
+            &e.message[..200]
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::api::Health;
 use crate::config::LogFormat;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
@@ -29,12 +29,10 @@ impl ResponseError for ApiError {
 pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::bad_request("invalid_request", format!("could not read the request body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::new(Code::InvalidRequest, format!("could not read the request body: {e}")))?;
         if body.len() + chunk.len() > limit {
-            return Err(ApiError::new(
-                413,
-                "payload_too_large",
+            return Err(ApiError::new(Code::PayloadTooLarge,
                 format!("the request body is larger than {limit} bytes; send fewer rows per request or raise CHIMERA_MAX_BODY_BYTES"),
             ));
         }
@@ -47,8 +45,8 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::B
 /// expected f64`).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(
-            "invalid_json",
+        return Err(ApiError::new(
+            Code::InvalidJson,
             "the request body is empty; send a JSON object",
         ));
     }
@@ -57,16 +55,16 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let code = if inner.is_syntax() || inner.is_eof() {
-            "invalid_json"
+            Code::InvalidJson
         } else {
-            "invalid_request"
+            Code::InvalidRequest
         };
         let message = if path == "." || path.is_empty() {
             format!("invalid JSON body: {inner}")
         } else {
             format!("invalid JSON body at {path}: {inner}")
         };
-        ApiError::bad_request(code, message)
+        ApiError::new(code, message)
     })
 }
 
@@ -78,11 +76,11 @@ pub fn check_empty_fit_body(body: &[u8]) -> Result<(), ApiError> {
     }
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(_)) => Ok(()),
-        Ok(_) => Err(ApiError::bad_request(
-            "invalid_request",
+        Ok(_) => Err(ApiError::new(
+            Code::InvalidRequest,
             "fit takes no parameters: send an empty body or {}",
         )),
-        Err(e) => Err(ApiError::bad_request("invalid_json", format!("invalid JSON body: {e}"))),
+        Err(e) => Err(ApiError::new(Code::InvalidJson, format!("invalid JSON body: {e}"))),
     }
 }
 
@@ -95,16 +93,104 @@ pub fn health(node: &str, role: &str) -> HttpResponse {
 }
 
 /// Unknown paths answer 404 in the seed's error shape, naming the path.
+#[allow(clippy::unused_async)] // an actix handler is an async fn
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(
-        404,
-        "not_found",
+        Code::NotFound,
         format!(
             "no endpoint {} {}; see the README for the REST paths",
             req.method(),
             req.path()
         ),
     ))
+}
+
+// ------------------------------------------------------------------------------------------------
+// The binaries' shared `main`
+// ------------------------------------------------------------------------------------------------
+
+/// What differs between `chimera-master` and `chimera-worker` at start-up; the rest of their
+/// `main` is [`Binary::main`] and the helpers below, written once.
+pub struct Binary {
+    pub name: &'static str,
+    pub version: &'static str,
+    /// The topology variable that holds this node's port (`CHIMERA_MASTER_PORT`, ...).
+    pub port_variable: &'static str,
+    pub default_port: u16,
+    /// The variable a user changes when a local process may not bind its port.
+    pub port_setting: &'static str,
+}
+
+impl Binary {
+    /// `NAME [serve]` runs `serve` with the experiment folder (`CHIMERA_EXPERIMENT_DIR`, else
+    /// the working directory); `NAME healthcheck` exits 0 when this node's `/healthz` answers
+    /// (a `FROM scratch` image has no curl for Docker's healthcheck); `NAME --version`.
+    pub fn main(&self, serve: impl FnOnce(&std::path::Path)) {
+        let dir = std::path::PathBuf::from(std::env::var("CHIMERA_EXPERIMENT_DIR").unwrap_or_else(|_| ".".into()));
+        match std::env::args().nth(1).as_deref() {
+            None | Some("serve") => serve(&dir),
+            Some("healthcheck") => {
+                if let Err(e) = crate::healthcheck::run(&dir, self.port_variable, self.default_port) {
+                    self.fail(e);
+                }
+            }
+            Some("--version" | "-V") => println!("{} {}", self.name, self.version),
+            Some(other) => self.fail(format!(
+                "unknown command {other:?}; use `serve` (the default) or `healthcheck`"
+            )),
+        }
+    }
+
+    /// One line on stderr and exit status 2: how a bad configuration stops a node.
+    pub fn fail(&self, message: impl std::fmt::Display) -> ! {
+        eprintln!("{}: error: {message}", self.name);
+        std::process::exit(2)
+    }
+
+    /// Logging to stdout, the Prometheus recorder (or metrics off), and the configuration's
+    /// warnings, in that order, so the warnings reach the log.
+    pub fn start_telemetry(&self, exp: &crate::config::Experiment) {
+        init_telemetry(exp.env.log_format, &exp.env.log_level);
+        if exp.env.telemetry {
+            prometheus();
+            register_counters();
+        } else {
+            disable_metrics();
+        }
+        for w in &exp.warnings {
+            tracing::warn!("{w}");
+        }
+    }
+
+    /// Binds this node's address (`CHIMERA_LISTEN_HOST`/`_PORT`, else `port`), or stops with
+    /// a line that says what to change.
+    pub fn bind(&self, exp: &crate::config::Experiment, port: u16) -> (std::net::TcpListener, std::net::SocketAddr) {
+        let addr = exp.source.listen(port).unwrap_or_else(|e| self.fail(e));
+        let listener = std::net::TcpListener::bind(addr).unwrap_or_else(|e| {
+            let hint = if addr.port() < 1024 {
+                format!(
+                    " (ports below 1024 need root; set {} to ports >= 1024)",
+                    self.port_setting
+                )
+            } else {
+                String::new()
+            };
+            self.fail(format!("cannot listen on {addr}: {e}{hint}"))
+        });
+        (listener, addr)
+    }
+
+    /// Serves until stopped (SIGTERM/SIGINT: in-flight requests finish).
+    pub fn run(
+        &self,
+        listener: std::net::TcpListener,
+        build: impl FnOnce(std::net::TcpListener) -> std::io::Result<actix_web::dev::Server>,
+    ) {
+        let result = actix_web::rt::System::new().block_on(async move { build(listener)?.await });
+        if let Err(e) = result {
+            self.fail(format!("server stopped: {e}"));
+        }
+    }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -166,10 +252,10 @@ pub fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
+#[allow(clippy::unused_async)] // an actix handler is an async fn
 pub async fn metrics_endpoint() -> HttpResponse {
     if !metrics_enabled() {
-        return ApiError::new(404, "not_found", "metrics are off on this node (CHIMERA_TELEMETRY=off)")
-            .error_response();
+        return ApiError::new(Code::NotFound, "metrics are off on this node (CHIMERA_TELEMETRY=off)").error_response();
     }
     let handle = prometheus();
     handle.run_upkeep();

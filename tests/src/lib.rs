@@ -25,14 +25,14 @@ pub fn example(name: &str) -> PathBuf {
 
 /// Where `cargo xtask test` put the binaries (it exports `CHIMERA_BIN_DIR`).
 pub fn bin(name: &str) -> PathBuf {
-    let dir = std::env::var_os("CHIMERA_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| workspace_root().join("target"));
+    let dir = std::env::var_os("CHIMERA_BIN_DIR").map_or_else(
+        || {
+            let target =
+                std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
             target.join("x86_64-unknown-linux-gnu").join("release")
-        });
+        },
+        PathBuf::from,
+    );
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -102,7 +102,7 @@ impl Node {
                 let server = make(listener).expect("server starts");
                 tx.send(server.handle()).expect("the test waits for the handle");
                 let _ = server.await;
-            })
+            });
         });
         let handle = rx.recv().expect("server handle");
         Node {
@@ -210,7 +210,8 @@ impl Cluster {
     }
 }
 
-/// A CSV of the examples: header and cells as text.
+/// A CSV of the examples: header and cells as text, read with the project's one reader
+/// ([`chimera_shared::table`]).
 pub struct Csv {
     pub header: Vec<String>,
     pub rows: Vec<Vec<String>>,
@@ -218,20 +219,18 @@ pub struct Csv {
 
 impl Csv {
     pub fn read(path: &Path) -> Csv {
-        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let mut lines = text.lines();
-        let header = lines.next().expect("header").split(',').map(str::to_string).collect();
-        let rows = lines
-            .filter(|l| !l.is_empty())
-            .map(|l| l.split(',').map(str::to_string).collect())
-            .collect();
-        Csv { header, rows }
+        let table = chimera_shared::table::Table::read(path).unwrap_or_else(|e| panic!("{e}"));
+        let rows = table.text_rows().unwrap_or_else(|e| panic!("{e}"));
+        Csv {
+            header: table.header,
+            rows,
+        }
     }
 
     pub fn numbers(&self) -> Vec<Vec<f64>> {
         self.rows
             .iter()
-            .map(|r| r.iter().map(|c| c.parse().expect("a number")).collect())
+            .map(|r| r.iter().map(|c| c.trim().parse().expect("a number")).collect())
             .collect()
     }
 
@@ -240,16 +239,10 @@ impl Csv {
     }
 }
 
-/// scikit-learn's `r2_score`.
-pub fn r2(truth: &[f64], pred: &[f64]) -> f64 {
-    let mean = truth.iter().sum::<f64>() / truth.len() as f64;
-    let ss_res: f64 = truth.iter().zip(pred).map(|(t, p)| (t - p).powi(2)).sum();
-    let ss_tot: f64 = truth.iter().map(|t| (t - mean).powi(2)).sum();
-    1.0 - ss_res / ss_tot
-}
+pub use chimera_shared::scores::r2;
 
 pub fn accuracy(truth: &[String], pred: &[String]) -> f64 {
-    truth.iter().zip(pred).filter(|(t, p)| t == p).count() as f64 / truth.len() as f64
+    chimera_shared::scores::accuracy(truth, pred)
 }
 
 /// Runs `xtask ARGS --dir DIR`; returns success and everything it printed.
@@ -268,16 +261,7 @@ pub fn xtask(args: &[&str], dir: &Path) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// Ports nobody listens on right now.
-pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("bound").port())
-        .collect()
-}
+pub use chimera_shared::client::free_ports;
 
 /// Runs `xtask down` (with `--volumes` for Docker) however the test ends.
 pub struct Down<'a>(pub &'a Path);

@@ -23,7 +23,7 @@ fn reference(spec: &EstimatorSpec, data: &Dataset, request: &PredictRequest) -> 
         Target::Classification { classes, .. } => classes.len(),
         Target::Regression(_) => 0,
     };
-    chimera_worker::routes::answer(model.predict(x.view(), n_classes), &data.target)
+    ml::answer(model.predict(x.view(), n_classes), &data.target)
 }
 
 fn labels(answer: &PredictResponse) -> Vec<String> {

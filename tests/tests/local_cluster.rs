@@ -132,7 +132,7 @@ fn xtask_fit_predict_and_status_speak_to_a_running_experiment() {
 
     let csv_out = dir.path().join("predictions.csv");
     let test_x = dir.path().join("test/X_test.csv");
-    let out = std::process::Command::new(chimera_tests::bin("xtask"))
+    let out = Command::new(chimera_tests::bin("xtask"))
         .args(["predict", "--dir"])
         .arg(dir.path())
         .arg("--csv")

@@ -105,7 +105,7 @@ fn metrics_logs_and_status_after_a_parameter_server_fit() {
         types.get("chimera_ps_straggler_gap_seconds").map(String::as_str),
         Some("histogram")
     );
-    let want = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let want = |v: &[&str]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
     assert!(label_sets(&samples, "chimera_http_request_duration_seconds_bucket")
         .contains(&want(&["endpoint", "le", "method", "status"])));
     assert!(label_sets(&samples, "chimera_worker_call_duration_seconds_bucket")

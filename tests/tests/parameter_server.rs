@@ -55,7 +55,7 @@ fn default_settings_reach_least_squares_quality_on_red_wine() {
     // Ordinary least squares on the same training rows (the union of the shards).
     let (x_train, y_train, x_test, _) = split();
     let ols = linfa_linear::LinearRegression::new()
-        .fit(&linfa::Dataset::new(
+        .fit(&Dataset::new(
             matrix(&x_train.numbers()),
             Array1::from(y_train.numbers().concat()),
         ))
@@ -81,7 +81,7 @@ fn binary_classification_is_as_accurate_as_logistic_regression() {
         .clone()
         .unwrap()
         .iter()
-        .map(|l| l.to_string())
+        .map(ToString::to_string)
         .collect();
     let distributed = accuracy(&truth, &labels);
     let proba = answer.y_pred_proba.expect("log_loss gives probabilities");
@@ -100,7 +100,7 @@ fn binary_classification_is_as_accurate_as_logistic_regression() {
     let y: Array1<usize> = y_train.numbers().iter().map(|r| usize::from(r[0] >= 6.0)).collect();
     let model = linfa_logistic::LogisticRegression::default()
         .max_iterations(1000)
-        .fit(&linfa::Dataset::new(z, y))
+        .fit(&Dataset::new(z, y))
         .unwrap();
     let zt = (&matrix(&x_test.numbers()) - &mean) / &std;
     let reference: Vec<String> = model

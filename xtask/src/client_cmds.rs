@@ -17,7 +17,7 @@ fn master(exp: &Experiment) -> Client {
     )
 }
 
-fn unreachable_hint(exp: &Experiment, e: String) -> String {
+fn unreachable_hint(exp: &Experiment, e: &str) -> String {
     format!(
         "{e}\nIs the experiment running? Start it with `cargo xtask up --dir {}` (add --local without Docker)",
         exp.dir.display()
@@ -27,7 +27,7 @@ fn unreachable_hint(exp: &Experiment, e: String) -> String {
 /// Starts a fit and shows its progress until it ends; prints each worker's time.
 pub fn fit(exp: &Experiment) -> Result<(), String> {
     let client = master(exp);
-    client.get("/healthz").map_err(|e| unreachable_hint(exp, e))?;
+    client.get("/healthz").map_err(|e| unreachable_hint(exp, &e))?;
     let kind = exp.master.kind_name();
     let fitting = {
         let client = client.clone();
@@ -93,11 +93,11 @@ pub fn predict(exp: &Experiment, input: &Path, output: Option<&Path>) -> Result<
     let table = csv::read(input)?;
     let request = PredictRequest {
         columns: table.header.clone(),
-        rows: csv::numbers(&table, input)?,
+        rows: csv::numbers(&table)?,
     };
     let answer: PredictResponse = master(exp)
         .predict(exp.master.kind_name(), &request)
-        .map_err(|e| unreachable_hint(exp, e))?;
+        .map_err(|e| unreachable_hint(exp, &e))?;
     let mut header = vec!["y_pred".to_string()];
     let classes = answer.classes.clone().unwrap_or_default();
     if answer.y_pred_proba.is_some() {
@@ -114,17 +114,14 @@ pub fn predict(exp: &Experiment, input: &Path, output: Option<&Path>) -> Result<
         }
         row
     });
-    match output {
-        Some(path) => {
-            csv::write(path, &header, rows)?;
-            eprintln!("wrote {} predictions to {}", request.rows.len(), path.display());
-        }
-        None => {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{}", header.join(","));
-            for row in rows {
-                let _ = writeln!(out, "{}", row.join(","));
-            }
+    if let Some(path) = output {
+        csv::write(path, &header, rows)?;
+        eprintln!("wrote {} predictions to {}", request.rows.len(), path.display());
+    } else {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", header.join(","));
+        for row in rows {
+            let _ = writeln!(out, "{}", row.join(","));
         }
     }
     if !answer.failed_workers.is_empty() {
@@ -136,7 +133,7 @@ pub fn predict(exp: &Experiment, input: &Path, output: Option<&Path>) -> Result<
 pub fn status(exp: &Experiment) -> Result<(), String> {
     let s: serde_json::Value = master(exp)
         .get("/v1/chimera/status")
-        .map_err(|e| unreachable_hint(exp, e))?
+        .map_err(|e| unreachable_hint(exp, &e))?
         .ok()?;
     println!(
         "master: kind {}, state {}",
@@ -150,8 +147,7 @@ pub fn status(exp: &Experiment) -> Result<(), String> {
             s["max_iter"],
             s["last_loss"]
                 .as_f64()
-                .map(|l| format!("{l:.6}"))
-                .unwrap_or_else(|| "-".into()),
+                .map_or_else(|| "-".into(), |l| format!("{l:.6}")),
             s["stop_reason"].as_str().unwrap_or("-")
         );
     }
@@ -173,8 +169,7 @@ pub fn status(exp: &Experiment) -> Result<(), String> {
             last["outcome"].as_str().unwrap_or("-"),
             last["seconds"]
                 .as_f64()
-                .map(|v| format!("{v:.4}"))
-                .unwrap_or_else(|| "-".into())
+                .map_or_else(|| "-".into(), |v| format!("{v:.4}"))
         );
     }
     Ok(())

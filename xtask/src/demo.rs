@@ -30,7 +30,7 @@ fn stop(dir: &Path) {
     let stopped = local::down(dir);
     match docker::down(dir, true) {
         Ok(()) if dir.join(docker::COMPOSE_FILE).exists() => {
-            eprintln!("removed the containers and the network")
+            eprintln!("removed the containers and the network");
         }
         Ok(()) if !stopped.is_empty() => eprintln!("stopped {} node(s)", stopped.len()),
         Ok(()) => {}
@@ -114,27 +114,26 @@ fn run_one(name: &str, dir: &Path, use_docker: bool) -> Result<(), String> {
     let y = csv::read(&y_path)?;
     let request = PredictRequest {
         columns: x.header.clone(),
-        rows: csv::numbers(&x, &x_path)?,
+        rows: csv::numbers(&x)?,
     };
     let started = Instant::now();
     let answer = client.predict(kind, &request)?;
     let seconds = started.elapsed().as_secs_f64();
-    let truth: Vec<&str> = y.rows.iter().map(|r| r[0].as_str()).collect();
+    let truth = y.text_column(0).map_err(|e| e.to_string())?;
     match (&answer.y_pred_labels, &answer.y_pred_rows) {
         (Some(labels), _) => {
-            let hits = labels.iter().zip(&truth).filter(|(p, t)| p.to_string() == **t).count();
             println!(
                 "predict {} held-out rows in {seconds:.3} s: accuracy {:.3}",
                 truth.len(),
-                hits as f64 / truth.len() as f64
+                chimera_shared::scores::accuracy(&truth, labels)
             );
         }
         (None, PredRows::Values(pred)) => {
-            let t: Vec<f64> = truth.iter().map(|v| v.parse().unwrap_or(f64::NAN)).collect();
+            let t: Vec<f64> = truth.iter().map(|v| v.trim().parse().unwrap_or(f64::NAN)).collect();
             println!(
                 "predict {} held-out rows in {seconds:.3} s: R² {:.3}",
                 t.len(),
-                r2(&t, pred)
+                chimera_shared::scores::r2(&t, pred)
             );
         }
         _ => return Err("the master answered neither labels nor values".into()),
@@ -164,12 +163,4 @@ fn describe(exp: &Experiment) -> String {
             format!("distributed SGD, {} rounds at most", ps.max_iter)
         }
     }
-}
-
-/// The coefficient of determination, as scikit-learn's `r2_score`.
-pub fn r2(truth: &[f64], pred: &[f64]) -> f64 {
-    let mean = truth.iter().sum::<f64>() / truth.len() as f64;
-    let ss_res: f64 = truth.iter().zip(pred).map(|(t, p)| (t - p).powi(2)).sum();
-    let ss_tot: f64 = truth.iter().map(|t| (t - mean).powi(2)).sum();
-    1.0 - ss_res / ss_tot
 }

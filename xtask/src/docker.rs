@@ -13,7 +13,7 @@ pub const COMPOSE_FILE: &str = "docker-compose.yml";
 
 fn output(cmd: &mut Command) -> Result<Output, String> {
     cmd.output()
-        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))
+        .map_err(|e| format!("cannot run {}: {e}", cmd.get_program().to_string_lossy()))
 }
 
 fn run_ok(cmd: &mut Command) -> Result<String, String> {
@@ -22,8 +22,8 @@ fn run_ok(cmd: &mut Command) -> Result<String, String> {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(format!(
-            "{:?} {:?} failed: {}",
-            cmd.get_program(),
+            "{} {:?} failed: {}",
+            cmd.get_program().to_string_lossy(),
             cmd.get_args().collect::<Vec<_>>(),
             String::from_utf8_lossy(&out.stderr).trim()
         ))

@@ -118,29 +118,33 @@ pub fn write_all(examples: &Path) -> Result<(), String> {
 /// `train_test_split(test_size=0.2, random_state=42)`), kept in `tests/data/winequality_red`,
 /// so their quality can be compared with the published single-node figures.
 pub fn write_sgd(examples: &Path, split: &Path) -> Result<(), String> {
-    let x_train = csv::read(&split.join("X_train.csv"))?;
-    let y_train = csv::read(&split.join("y_train.csv"))?;
-    let x_test = csv::read(&split.join("X_test.csv"))?;
-    let y_test = csv::read(&split.join("y_test.csv"))?;
-    let quality = |t: &csv::Table, i: usize| t.rows[i][0].clone();
-    let good = |t: &csv::Table, i: usize| good_or_bad(t.rows[i][0].parse::<f64>().unwrap_or(0.0) as usize);
+    let text = |name: &str| -> Result<(Vec<String>, Vec<Vec<String>>), String> {
+        let t = csv::read(&split.join(name))?;
+        Ok((t.header.clone(), csv::text_rows(&t)?))
+    };
+    let (x_header, x_train) = text("X_train.csv")?;
+    let (_, y_train) = text("y_train.csv")?;
+    let (_, x_test) = text("X_test.csv")?;
+    let (_, y_test) = text("y_test.csv")?;
+    let quality = |t: &[Vec<String>], i: usize| t[i][0].clone();
+    let good = |t: &[Vec<String>], i: usize| good_or_bad(t[i][0].parse::<f64>().unwrap_or(0.0) as usize);
     for (name, target, label) in [
         (
             "sgd-regression",
             "quality",
-            &quality as &dyn Fn(&csv::Table, usize) -> String,
+            &quality as &dyn Fn(&[Vec<String>], usize) -> String,
         ),
         ("sgd-classification", "label", &good),
     ] {
         let dir = examples.join(name);
         let shards = 2;
         for k in 0..shards {
-            let rows: Vec<usize> = (k..x_train.rows.len()).step_by(shards).collect();
+            let rows: Vec<usize> = (k..x_train.len()).step_by(shards).collect();
             let d = dir.join("chimera_train_data").join(format!("worker-{}", k + 1));
             csv::write(
                 &d.join("X_train.csv"),
-                &x_train.header,
-                rows.iter().map(|&i| x_train.rows[i].clone()),
+                &x_header,
+                rows.iter().map(|&i| x_train[i].clone()),
             )?;
             csv::write(
                 &d.join("y_train.csv"),
@@ -149,16 +153,16 @@ pub fn write_sgd(examples: &Path, split: &Path) -> Result<(), String> {
             )?;
         }
         let t = dir.join("test");
-        csv::write(&t.join("X_test.csv"), &x_test.header, x_test.rows.iter().cloned())?;
+        csv::write(&t.join("X_test.csv"), &x_header, x_test.iter().cloned())?;
         csv::write(
             &t.join("y_test.csv"),
             &[target.to_string()],
-            (0..y_test.rows.len()).map(|i| vec![label(&y_test, i)]),
+            (0..y_test.len()).map(|i| vec![label(&y_test, i)]),
         )?;
         eprintln!(
             "wrote {} (2 shards of the benchmark split, {} test rows)",
             dir.display(),
-            x_test.rows.len()
+            x_test.len()
         );
     }
     Ok(())

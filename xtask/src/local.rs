@@ -90,13 +90,8 @@ fn fingerprint(node: &Node) -> String {
 
 /// The same without the binary (containers are recreated by Compose when their image changes).
 pub fn inputs_fingerprint(node: &Node, with_binary: bool) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
+    let mut h = chimera_shared::hash::Fnv::new();
+    let mut eat = |bytes: &[u8]| h.eat(bytes);
     for (k, v) in &node.env {
         eat(k.as_bytes());
         eat(v.as_bytes());
@@ -114,7 +109,7 @@ pub fn inputs_fingerprint(node: &Node, with_binary: bool) -> String {
                 .to_le_bytes());
         }
     }
-    format!("{h:016x}")
+    format!("{:016x}", h.finish())
 }
 
 /// Whether `pid` is a live (not zombie) process.
@@ -223,6 +218,8 @@ fn wait_healthy(state: &Path, started: &mut [(Node, Child)], limit: Duration) ->
 }
 
 /// SIGTERM, then SIGKILL after 5 s.
+// The one unsafe call of the project: kill(2) through libc, so stopping a node needs no shell.
+#[allow(unsafe_code)]
 fn stop_pid(pid: i32) {
     // SAFETY: kill(2) with a pid we started and a valid signal number has no memory effects.
     unsafe { libc::kill(pid, libc::SIGTERM) };

@@ -141,7 +141,7 @@ fn run(cmd: Cmd) -> Result<(), String> {
             docker: want_docker,
         } => {
             let chosen = if examples.is_empty() {
-                demo::EXAMPLES.iter().map(|s| s.to_string()).collect()
+                demo::EXAMPLES.iter().map(ToString::to_string).collect()
             } else {
                 examples
             };
@@ -211,7 +211,7 @@ fn run(cmd: Cmd) -> Result<(), String> {
         Cmd::Test { args } => test(&args),
         Cmd::Bench { micro: true, .. } => {
             let status = workspace::cargo()
-                .args(["bench", "-p", "chimera-worker", "--bench", "hot_paths"])
+                .args(["bench", "--bench", "hot_paths"])
                 .status()
                 .map_err(|e| format!("cannot run cargo bench: {e}"))?;
             status

@@ -15,9 +15,7 @@ pub fn root() -> PathBuf {
 }
 
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
 
 /// `target/<triple>/release`: the static binaries of master and worker.
@@ -35,21 +33,16 @@ pub fn cargo() -> Command {
     cmd
 }
 
-/// Builds `chimera-master` and `chimera-worker` (a no-op when they are fresh).
+/// Builds every binary of the workspace: `chimera-master`, `chimera-worker`, and the
+/// benchmark's `chimera-bench` (a no-op when they are fresh). No `-p`: every build selects the
+/// whole workspace, so cargo resolves the same features as `cargo xtask` and `cargo test` and
+/// never compiles a dependency twice.
 pub fn build_binaries() -> Result<(), String> {
     eprintln!(
         "building chimera-master and chimera-worker (release, static; the first build takes several minutes) ..."
     );
     let status = cargo()
-        .args([
-            "build",
-            "--release",
-            "--bins",
-            "-p",
-            "chimera-master",
-            "-p",
-            "chimera-worker",
-        ])
+        .args(["build", "--release", "--bins"])
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {

@@ -17,7 +17,7 @@ pub fn combine(
 ) -> Option<PredictResponse> {
     match task {
         TaskKind::Regression => regression(n_rows, answers, failed),
-        TaskKind::Classification => classification(n_rows, answers, failed),
+        TaskKind::Classification => classification(n_rows, &answers, failed),
     }
 }
 
@@ -83,11 +83,11 @@ fn worker_probabilities(n_rows: usize, answer: &PredictResponse) -> Result<(Vec<
 
 fn classification(
     n_rows: usize,
-    answers: Vec<(String, PredictResponse)>,
+    answers: &[(String, PredictResponse)],
     failed: &mut Vec<FailedWorker>,
 ) -> Option<PredictResponse> {
     let mut usable = Vec::new();
-    for (name, answer) in &answers {
+    for (name, answer) in answers {
         match worker_probabilities(n_rows, answer) {
             Ok(p) => usable.push(p),
             Err(error) => failed.push(FailedWorker {
@@ -117,10 +117,7 @@ fn classification(
     }
     let n = usable.len() as f64;
     proba.iter_mut().flatten().for_each(|v| *v /= n);
-    let labels: Vec<Label> = proba
-        .iter()
-        .map(|row| classes[chimera_shared::sgd::argmax(row.iter())].clone())
-        .collect();
+    let labels = chimera_shared::sgd::labels_of(&proba, &classes);
     // The seed's meaning: on two classes, the probability of classes[1]; otherwise the labels.
     let y_pred_rows = if k == 2 {
         PredRows::Values(proba.iter().map(|r| r[1]).collect())

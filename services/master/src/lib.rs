@@ -3,14 +3,20 @@
 //! trains it with gradients from SGD workers.
 //!
 //! - [`startup`]: configuration to a running server (`build` binds any port, for tests);
-//! - [`client`] and [`retry`]: master -> worker calls, timeouts, retries, latency records;
+//! - [`state`]: what the master serves from (spec, workers, model, progress);
+//! - [`pool`] and [`retry`]: master -> worker calls, timeouts, retries, latency records;
 //! - [`aggregate`]: averaging worker predictions, free of HTTP;
-//! - [`parameter_server`]: distributed SGD rounds (the math is in `chimera_shared::sgd`);
+//! - [`parameter_server`]: the fit's orchestration (each round's math is
+//!   `chimera_shared::sgd::Trainer`);
 //! - [`routes`]: the thin HTTP handlers.
+//!
+//! Imports run one way: `startup` -> `routes` -> `parameter_server`, `aggregate` -> `state`,
+//! `pool` -> `retry`.
 
 pub mod aggregate;
-pub mod client;
 pub mod parameter_server;
+pub mod pool;
 pub mod retry;
 pub mod routes;
 pub mod startup;
+pub mod state;

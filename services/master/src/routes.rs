@@ -1,8 +1,9 @@
-//! The master's HTTP handlers: thin wrappers over [`crate::client`] and [`crate::aggregate`].
+//! The master's HTTP handlers: thin wrappers over [`crate::pool`], [`crate::aggregate`] and
+//! [`crate::parameter_server`].
 
 use crate::aggregate;
-use crate::client::{self, CallResult};
-use crate::startup::MasterState;
+use crate::pool::{self, WorkerPool};
+use crate::state::MasterState;
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chimera_shared::api::{
@@ -11,8 +12,8 @@ use chimera_shared::api::{
 use chimera_shared::config::MasterSpec;
 use chimera_shared::logs::Side;
 use chimera_shared::service::{self, parse_json, read_body};
-use chimera_shared::{predict, ApiError};
-use futures_util::future::join_all;
+use chimera_shared::{predict, ApiError, Code};
+use std::future::Future;
 use std::time::Instant;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -33,21 +34,11 @@ async fn healthz() -> HttpResponse {
     service::health("master", "master")
 }
 
-/// Asks every worker's `/healthz` at once, with the connect timeout as the limit.
-async fn probe_workers(state: &MasterState, client: &awc::Client) -> Vec<bool> {
-    let limit = state.calls.connect_timeout.max(std::time::Duration::from_millis(500));
-    join_all(state.workers.iter().map(|w| {
-        let req = client.get(format!("{}{}", w.url, paths::HEALTHZ)).timeout(limit);
-        async move { req.send().await.is_ok_and(|r| r.status().is_success()) }
-    }))
-    .await
-}
-
 /// Ready when at least one worker answers: the master can serve something.
-async fn readyz(state: web::Data<MasterState>, client: web::Data<awc::Client>) -> HttpResponse {
-    let healthy = probe_workers(&state, &client).await;
+async fn readyz(pool: web::Data<WorkerPool>) -> HttpResponse {
+    let healthy = pool.probe_health().await;
     let n = healthy.iter().filter(|h| **h).count();
-    let body = serde_json::json!({"ready": n > 0, "workers_healthy": n, "workers": state.workers.len()});
+    let body = serde_json::json!({"ready": n > 0, "workers_healthy": n, "workers": pool.len()});
     if n > 0 {
         HttpResponse::Ok().json(body)
     } else {
@@ -55,11 +46,11 @@ async fn readyz(state: web::Data<MasterState>, client: web::Data<awc::Client>) -
     }
 }
 
-async fn status(state: web::Data<MasterState>, client: web::Data<awc::Client>) -> HttpResponse {
+async fn status(state: web::Data<MasterState>, pool: web::Data<WorkerPool>) -> HttpResponse {
     let progress = state.progress();
-    let healthy = probe_workers(&state, &client).await;
-    let workers: Vec<serde_json::Value> = state
-        .workers
+    let healthy = pool.probe_health().await;
+    let workers: Vec<serde_json::Value> = pool
+        .list()
         .iter()
         .zip(healthy)
         .map(|(w, healthy)| {
@@ -67,7 +58,7 @@ async fn status(state: web::Data<MasterState>, client: web::Data<awc::Client>) -
                 "name": w.name,
                 "url": w.url,
                 "healthy": healthy,
-                "last_call": state.last_calls.get(&w.name),
+                "last_call": state.workers.last_calls.get(&w.name),
             })
         })
         .collect();
@@ -103,8 +94,8 @@ fn require_kind(state: &MasterState, kind: &str, path: &str) -> Result<(), ApiEr
     if state.spec.kind_name() == kind {
         return Ok(());
     }
-    Err(ApiError::conflict(
-        "wrong_kind",
+    Err(ApiError::new(
+        Code::WrongKind,
         format!(
             "this master is kind: {} (chimera_master.yaml), so {path} is not served; use the /v1/chimera/{}/ paths",
             state.spec.kind_name(),
@@ -113,110 +104,157 @@ fn require_kind(state: &MasterState, kind: &str, path: &str) -> Result<(), ApiEr
     ))
 }
 
-/// Sends the same request to every worker at once.
-async fn fan_out(
+/// Everything both kinds of fit do around their own work: the kind and body checks, one fit
+/// at a time, the counters, the status log, the latency line, and the answer.
+async fn run_fit<Fut>(
+    req: &HttpRequest,
     state: &MasterState,
-    client: &awc::Client,
-    path: &'static str,
-    body: Option<Bytes>,
-) -> Vec<CallResult> {
-    join_all(state.workers.iter().map(|w| {
-        client::call(
-            client,
-            &state.calls,
-            &state.logs,
-            &state.last_calls,
-            w,
-            path,
-            body.clone(),
-        )
-    }))
-    .await
+    body: web::Payload,
+    (kind, path): (&str, &str),
+    work: impl FnOnce() -> Fut,
+) -> Result<HttpResponse, ApiError>
+where
+    Fut: Future<Output = Result<FitResponse, ApiError>>,
+{
+    let started = Instant::now();
+    require_kind(state, kind, path)?;
+    let body = read_body(body, state.workers.settings.max_body_bytes).await?;
+    service::check_empty_fit_body(&body)?;
+    let Some(fit) = state.fit.begin() else {
+        return Err(ApiError::new(
+            Code::FitInProgress,
+            "a fit is already running; wait for it to finish (watch it at GET /v1/chimera/status)",
+        ));
+    };
+    metrics::counter!("chimera_fits_started_total").increment(1);
+    let result = work().await;
+    record_latency(state, req, started);
+    let answer = match result {
+        Ok(mut answer) => {
+            fit.succeeded();
+            metrics::counter!("chimera_fits_succeeded_total").increment(1);
+            answer.seconds.get_or_insert(started.elapsed().as_secs_f64());
+            Ok(HttpResponse::Ok().json(answer))
+        }
+        Err(e) => {
+            metrics::counter!("chimera_fits_failed_total").increment(1);
+            state.logs.status("ERROR", &format!("{kind} fit failed: {}", e.message));
+            Err(e)
+        }
+    };
+    state.logs.flush();
+    answer
 }
 
 async fn aggregation_fit(
     req: HttpRequest,
     state: web::Data<MasterState>,
-    client: web::Data<awc::Client>,
+    pool: web::Data<WorkerPool>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let started = Instant::now();
-    require_kind(&state, "aggregation", paths::AGGREGATION_FIT)?;
-    let body = read_body(body, state.calls.max_body_bytes).await?;
-    service::check_empty_fit_body(&body)?;
-    let Some(fit) = state.begin_fit() else {
-        return Err(ApiError::conflict(
-            "fit_in_progress",
-            "a fit is already running; wait for it to finish",
-        ));
-    };
-    state.logs.status(
-        "INFO",
-        &format!("aggregation fit started on {} workers", state.workers.len()),
-    );
-    metrics::counter!("chimera_fits_started_total").increment(1);
-    let results = fan_out(&state, &client, paths::MODEL_FIT, Some(Bytes::from_static(b"{}"))).await;
-    let reports: Vec<WorkerReport> = state
-        .workers
-        .iter()
-        .zip(&results)
-        .map(|(w, r)| WorkerReport {
-            name: w.name.clone(),
-            outcome: r.outcome,
-            seconds: r.seconds,
-            error: r.error.clone(),
-        })
-        .collect();
-    for r in &reports {
-        let line = match &r.error {
-            None => format!("worker {} fitted in {:.4} s", r.name, r.seconds),
-            Some(e) => format!("worker {} failed to fit ({}): {e}", r.name, r.outcome.as_str()),
-        };
+    run_fit(&req, &state, body, ("aggregation", paths::AGGREGATION_FIT), || async {
         state
             .logs
-            .status(if r.error.is_none() { "INFO" } else { "ERROR" }, &line);
-    }
-    record_latency(&state, &req, started);
-    if reports.iter().all(|r| r.outcome != Outcome::Ok) {
-        metrics::counter!("chimera_fits_failed_total").increment(1);
-        return Err(client::no_worker_available(
-            "fit",
-            reports
-                .iter()
-                .map(|r| (&r.name, r.error.as_deref().unwrap_or_default())),
-        ));
-    }
-    fit.succeeded();
-    metrics::counter!("chimera_fits_succeeded_total").increment(1);
-    let ok = reports.iter().filter(|r| r.outcome == Outcome::Ok).count();
-    state.logs.status(
-        "INFO",
-        &format!("aggregation fit finished: {ok} of {} workers fitted", reports.len()),
-    );
-    state.logs.flush();
-    let mut answer = FitResponse::ok();
-    answer.workers = reports;
-    answer.seconds = Some(started.elapsed().as_secs_f64());
-    Ok(HttpResponse::Ok().json(answer))
+            .status("INFO", &format!("aggregation fit started on {} workers", pool.len()));
+        let results = pool.call_all(paths::MODEL_FIT, Some(Bytes::from_static(b"{}"))).await;
+        let reports: Vec<WorkerReport> = pool
+            .list()
+            .iter()
+            .zip(results)
+            .map(|(w, r)| WorkerReport {
+                name: w.name.clone(),
+                outcome: r.outcome,
+                seconds: r.seconds,
+                error: r.error,
+            })
+            .collect();
+        for r in &reports {
+            let line = match &r.error {
+                None => format!("worker {} fitted in {:.4} s", r.name, r.seconds),
+                Some(e) => format!("worker {} failed to fit ({}): {e}", r.name, r.outcome.as_str()),
+            };
+            state
+                .logs
+                .status(if r.error.is_none() { "INFO" } else { "ERROR" }, &line);
+        }
+        let ok = reports.iter().filter(|r| r.outcome == Outcome::Ok).count();
+        if ok == 0 {
+            return Err(pool::no_worker_available(
+                "fit",
+                reports
+                    .iter()
+                    .map(|r| (&r.name, r.error.as_deref().unwrap_or_default())),
+            ));
+        }
+        state.logs.status(
+            "INFO",
+            &format!("aggregation fit finished: {ok} of {} workers fitted", reports.len()),
+        );
+        let mut answer = FitResponse::ok();
+        answer.workers = reports;
+        Ok(answer)
+    })
+    .await
+}
+
+async fn parameter_server_fit(
+    req: HttpRequest,
+    state: web::Data<MasterState>,
+    pool: web::Data<WorkerPool>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let fit = || async {
+        let MasterSpec::ParameterServer(spec) = &state.spec else {
+            return Err(ApiError::internal("a parameter-server route on another kind of master"));
+        };
+        state.logs.status(
+            "INFO",
+            &format!(
+                "parameter-server fit started: up to {} rounds on {} workers",
+                spec.max_iter,
+                pool.len()
+            ),
+        );
+        let (model, answer) = crate::parameter_server::fit(&state, &pool, spec).await?;
+        state.set_linear_model(model);
+        if let Some(t) = &answer.training {
+            state.logs.status(
+                "INFO",
+                &format!(
+                    "parameter-server fit finished: {} rounds, stop: {}, loss {:.6}",
+                    t.rounds, t.stop_reason, t.final_loss
+                ),
+            );
+        }
+        Ok(answer)
+    };
+    run_fit(
+        &req,
+        &state,
+        body,
+        ("parameter-server", paths::PARAMETER_SERVER_FIT),
+        fit,
+    )
+    .await
 }
 
 async fn aggregation_predict(
     req: HttpRequest,
     state: web::Data<MasterState>,
-    client: web::Data<awc::Client>,
+    pool: web::Data<WorkerPool>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     require_kind(&state, "aggregation", paths::AGGREGATION_PREDICT)?;
-    let body = read_body(body, state.calls.max_body_bytes).await?;
+    let body = read_body(body, state.workers.settings.max_body_bytes).await?;
     // Check the shape here, so malformed JSON, bad columns or no rows never fan out; the
     // numbers are parsed (and any bad one named) by the workers, once each.
     let shape: PredictShape = parse_json(&body)?;
     predict::check_columns(&shape.columns)?;
     predict::check_not_empty(shape.rows.0)?;
     if !state.has_model() {
-        return Err(ApiError::conflict(
-            "not_fitted",
+        return Err(ApiError::new(
+            Code::NotFitted,
             format!(
                 "the master has no fitted model yet: call POST {} first",
                 paths::AGGREGATION_FIT
@@ -224,11 +262,11 @@ async fn aggregation_predict(
         ));
     }
     let n_rows = shape.rows.0;
-    let results = fan_out(&state, &client, paths::MODEL_PREDICT, Some(body)).await;
+    let results = pool.call_all(paths::MODEL_PREDICT, Some(body)).await;
     let mut answers = Vec::new();
     let mut failed = Vec::new();
     let mut client_errors = Vec::new();
-    for (w, r) in state.workers.iter().zip(results) {
+    for (w, r) in pool.list().iter().zip(results) {
         if r.outcome == Outcome::Ok {
             match serde_json::from_slice::<PredictResponse>(&r.body) {
                 Ok(a) => answers.push((w.name.clone(), a)),
@@ -259,67 +297,10 @@ async fn aggregation_predict(
         }
         // Every worker refused the request itself (an unknown column, say): the client's mistake.
         None if !client_errors.is_empty() && client_errors.len() == failed.len() => Err(client_errors.swap_remove(0)),
-        None => Err(client::no_worker_available(
+        None => Err(pool::no_worker_available(
             "predict",
             failed.iter().map(|f| (&f.name, &f.error)),
         )),
-    }
-}
-
-async fn parameter_server_fit(
-    req: HttpRequest,
-    state: web::Data<MasterState>,
-    client: web::Data<awc::Client>,
-    body: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let started = Instant::now();
-    require_kind(&state, "parameter-server", paths::PARAMETER_SERVER_FIT)?;
-    let MasterSpec::ParameterServer(spec) = &state.spec else {
-        return Err(ApiError::internal("a parameter-server route on another kind of master"));
-    };
-    let body = read_body(body, state.calls.max_body_bytes).await?;
-    service::check_empty_fit_body(&body)?;
-    let Some(fit) = state.begin_fit() else {
-        return Err(ApiError::conflict(
-            "fit_in_progress",
-            "a fit is already running; watch it at GET /v1/chimera/status",
-        ));
-    };
-    state.logs.status(
-        "INFO",
-        &format!(
-            "parameter-server fit started: up to {} rounds on {} workers",
-            spec.max_iter,
-            state.workers.len()
-        ),
-    );
-    metrics::counter!("chimera_fits_started_total").increment(1);
-    let result = crate::parameter_server::fit(&state, &client, spec).await;
-    record_latency(&state, &req, started);
-    state.logs.flush();
-    match result {
-        Ok((model, answer)) => {
-            *state.model.write().unwrap_or_else(|p| p.into_inner()) = Some(std::sync::Arc::new(model));
-            fit.succeeded();
-            metrics::counter!("chimera_fits_succeeded_total").increment(1);
-            if let Some(t) = &answer.training {
-                state.logs.status(
-                    "INFO",
-                    &format!(
-                        "parameter-server fit finished: {} rounds, stop: {}, loss {:.6}",
-                        t.rounds, t.stop_reason, t.final_loss
-                    ),
-                );
-            }
-            Ok(HttpResponse::Ok().json(answer))
-        }
-        Err(e) => {
-            metrics::counter!("chimera_fits_failed_total").increment(1);
-            state
-                .logs
-                .status("ERROR", &format!("parameter-server fit failed: {}", e.message));
-            Err(e)
-        }
     }
 }
 
@@ -330,12 +311,11 @@ async fn parameter_server_predict(
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     require_kind(&state, "parameter-server", paths::PARAMETER_SERVER_PREDICT)?;
-    let body = read_body(body, state.calls.max_body_bytes).await?;
+    let body = read_body(body, state.workers.settings.max_body_bytes).await?;
     let request: PredictBody = parse_json(&body)?;
-    let model = state.model.read().unwrap_or_else(|p| p.into_inner()).clone();
-    let Some(model) = model else {
-        return Err(ApiError::conflict(
-            "not_fitted",
+    let Some(model) = state.linear_model() else {
+        return Err(ApiError::new(
+            Code::NotFitted,
             format!(
                 "the parameter server has no model yet: call POST {} first",
                 paths::PARAMETER_SERVER_FIT

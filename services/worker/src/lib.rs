@@ -3,6 +3,7 @@
 //!
 //! - [`data`]: the training CSVs, loaded with polars;
 //! - [`ml`]: the estimators, free of HTTP;
+//! - [`state`]: what a worker serves from (spec, data, model);
 //! - [`startup`]: configuration to a running server (`build` binds any port, for tests);
 //! - [`routes`]: the thin HTTP handlers.
 
@@ -11,3 +12,4 @@ pub mod ml;
 pub mod routes;
 pub mod sgd;
 pub mod startup;
+pub mod state;

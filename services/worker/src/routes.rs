@@ -1,17 +1,15 @@
 //! The worker's HTTP handlers: thin wrappers that parse, call [`crate::ml`], and answer.
 
-use crate::data::Target;
-use crate::ml::{self, Output};
-use crate::startup::WorkerState;
+use crate::ml;
+use crate::state::WorkerState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::{web, HttpResponse};
-use chimera_shared::api::{paths, FitResponse, FitStepRequest, Label, PredRows, PredictBody, PredictResponse};
+use chimera_shared::api::{paths, FitResponse, FitStepRequest, PredictBody};
 use chimera_shared::config::WorkerKind;
 use chimera_shared::service::{self, parse_json, read_body};
-use chimera_shared::{predict, ApiError};
+use chimera_shared::{predict, ApiError, Code};
 use ndarray::Array2;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,15 +42,6 @@ pub async fn straggler_delay(
     next.call(req).await
 }
 
-/// Clears the `fitting` flag however the fit ends.
-struct FitGuard<'a>(&'a WorkerState);
-
-impl Drop for FitGuard<'_> {
-    fn drop(&mut self) {
-        self.0.fitting.store(false, Ordering::SeqCst);
-    }
-}
-
 async fn model_fit(state: web::Data<WorkerState>, body: web::Payload) -> Result<HttpResponse, ApiError> {
     let body = read_body(body, state.max_body_bytes).await?;
     service::check_empty_fit_body(&body)?;
@@ -63,8 +52,8 @@ async fn model_fit(state: web::Data<WorkerState>, body: web::Payload) -> Result<
         ..
     } = &state.spec.kind
     else {
-        return Err(ApiError::conflict(
-            "wrong_kind",
+        return Err(ApiError::new(
+            Code::WrongKind,
             format!(
                 "worker {} is an SGD worker (kind: sgd); it serves {} for the parameter server",
                 state.name,
@@ -72,13 +61,12 @@ async fn model_fit(state: web::Data<WorkerState>, body: web::Payload) -> Result<
             ),
         ));
     };
-    if state.fitting.swap(true, Ordering::SeqCst) {
-        return Err(ApiError::conflict(
-            "fit_in_progress",
+    let Some(fit) = state.fit.begin() else {
+        return Err(ApiError::new(
+            Code::FitInProgress,
             format!("worker {} is already fitting; wait for it to finish", state.name),
         ));
-    }
-    let _guard = FitGuard(&state);
+    };
     state.logs.status("INFO", "fit started");
     metrics::counter!("chimera_fits_started_total").increment(1);
     let started = Instant::now();
@@ -95,7 +83,8 @@ async fn model_fit(state: web::Data<WorkerState>, body: web::Payload) -> Result<
     let seconds = started.elapsed().as_secs_f64();
     match fitted {
         Ok((model, distinct)) => {
-            *state.model.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(model));
+            state.set_model(model);
+            fit.succeeded();
             state.logs.status(
                 "INFO",
                 &format!("fit finished in {seconds:.4} s on {distinct} distinct rows"),
@@ -110,7 +99,7 @@ async fn model_fit(state: web::Data<WorkerState>, body: web::Payload) -> Result<
         Err(e) => {
             state.logs.status("ERROR", &format!("fit failed: {e}"));
             metrics::counter!("chimera_fits_failed_total").increment(1);
-            Err(ApiError::new(422, "fit_failed", format!("worker {}: {e}", state.name)))
+            Err(ApiError::new(Code::FitFailed, format!("worker {}: {e}", state.name)))
         }
     }
 }
@@ -137,10 +126,9 @@ fn predict_json(state: &WorkerState, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let request: PredictBody = parse_json(body)?;
     let columns = predict::check_columns(&request.columns)?;
     predict::check_rows(&request.rows, &columns)?;
-    let model = state.model.read().unwrap_or_else(|p| p.into_inner()).clone();
-    let Some(model) = model else {
-        return Err(ApiError::conflict(
-            "not_fitted",
+    let Some(model) = state.model() else {
+        return Err(ApiError::new(
+            Code::NotFitted,
             format!(
                 "worker {} has no model yet: call POST {} (or the master's fit) first",
                 state.name,
@@ -152,50 +140,14 @@ fn predict_json(state: &WorkerState, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let rows = &request.rows;
     let x = Array2::from_shape_fn((rows.n_rows, order.len()), |(i, j)| rows.row(i)[order[j]]);
     let output = model.predict(x.view(), state.n_classes());
-    serde_json::to_vec(&answer(output, &state.data.target)).map_err(|e| ApiError::internal(e.to_string()))
-}
-
-/// Turns a model output into the wire answer. Classification: labels by arg-max (ties to the
-/// first class, as scikit-learn), probabilities per class, and `y_pred_rows` as the labels.
-pub fn answer(output: Output, target: &Target) -> PredictResponse {
-    match (output, target) {
-        (Output::Probabilities(p), Target::Classification { classes, .. }) => {
-            let labels: Vec<Label> = p
-                .rows()
-                .into_iter()
-                .map(|row| classes[chimera_shared::sgd::argmax(row.iter())].clone())
-                .collect();
-            PredictResponse {
-                y_pred_rows: PredRows::Labels(labels.clone()),
-                classes: Some(classes.clone()),
-                y_pred_labels: Some(labels),
-                y_pred_proba: Some(p.rows().into_iter().map(|r| r.to_vec()).collect()),
-                failed_workers: Vec::new(),
-            }
-        }
-        (output, _) => {
-            // Regression. (A probability matrix never meets a regression target: `ml::fit`
-            // pairs models with targets; its first column would be the value if it did.)
-            let values = match output {
-                Output::Values(v) => v.to_vec(),
-                Output::Probabilities(p) => p.column(0).to_vec(),
-            };
-            PredictResponse {
-                y_pred_rows: PredRows::Values(values),
-                classes: None,
-                y_pred_labels: None,
-                y_pred_proba: None,
-                failed_workers: Vec::new(),
-            }
-        }
-    }
+    serde_json::to_vec(&ml::answer(output, &state.data.target)).map_err(|e| ApiError::internal(e.to_string()))
 }
 
 fn require_sgd(state: &WorkerState) -> Result<(), ApiError> {
     match state.spec.kind {
         WorkerKind::Sgd { .. } => Ok(()),
-        WorkerKind::Model { .. } => Err(ApiError::conflict(
-            "wrong_kind",
+        WorkerKind::Model { .. } => Err(ApiError::new(
+            Code::WrongKind,
             format!(
                 "worker {} is a model worker; the SGD endpoints need kind: sgd in its spec",
                 state.name
@@ -216,12 +168,19 @@ async fn sgd_fit_step(state: web::Data<WorkerState>, body: web::Payload) -> Resu
     require_sgd(&state)?;
     let body = read_body(body, state.max_body_bytes).await?;
     let request: FitStepRequest = parse_json(&body)?;
-    let cached = state.sgd_prepared.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let cached = state
+        .sgd_prepared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
     let prepared = match cached {
         Some(p) if p.key.serves(&request.settings) => p,
         _ => {
             let p = Arc::new(crate::sgd::prepare(&state.data, &request.settings, &state.name)?);
-            *state.sgd_prepared.lock().unwrap_or_else(|p| p.into_inner()) = Some(p.clone());
+            *state
+                .sgd_prepared
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(p.clone());
             p
         }
     };

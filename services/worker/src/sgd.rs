@@ -5,7 +5,7 @@ use crate::data::{Dataset, Target};
 use chimera_shared::api::{DataSample, FitStepRequest, FitStepResponse, Label, SgdSettings, YCell};
 use chimera_shared::config::SgdMode;
 use chimera_shared::sgd::{self, ColumnStats, LossSpec, PenaltySpec, Targets};
-use chimera_shared::ApiError;
+use chimera_shared::{ApiError, Code};
 use ndarray::{Array1, Array2};
 use rand08::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 
@@ -94,8 +94,8 @@ impl PrepKey {
 
 pub fn prepare(data: &Dataset, settings: &SgdSettings, worker: &str) -> Result<Prepared, ApiError> {
     let mismatch = || {
-        ApiError::bad_request(
-            "columns_mismatch",
+        ApiError::new(
+            Code::ColumnsMismatch,
             format!(
                 "worker {worker} has columns {:?}, but the parameter server trains on {:?}",
                 data.columns, settings.columns
@@ -116,17 +116,14 @@ pub fn prepare(data: &Dataset, settings: &SgdSettings, worker: &str) -> Result<P
         if v.as_ref()
             .is_some_and(|v| v.len() != d || v.iter().any(|x| !x.is_finite()))
         {
-            return Err(ApiError::bad_request(
-                "invalid_request",
+            return Err(ApiError::new(
+                Code::InvalidRequest,
                 format!("settings.{name} must hold {d} finite numbers"),
             ));
         }
     }
     if settings.scale.as_ref().is_some_and(|s| s.iter().any(|v| *v <= 0.0)) {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "settings.scale must be positive",
-        ));
+        return Err(ApiError::new(Code::InvalidRequest, "settings.scale must be positive"));
     }
     let raw = data.x.select(ndarray::Axis(1), &order);
     let zeros = vec![0.0; d];
@@ -139,16 +136,17 @@ pub fn prepare(data: &Dataset, settings: &SgdSettings, worker: &str) -> Result<P
     let (values, classes, n_classes) = match &data.target {
         Target::Regression(y) => (y.to_vec(), Vec::new(), 0),
         Target::Classification { classes: local, y } => {
-            let global = settings.classes.as_ref().ok_or_else(|| {
-                ApiError::bad_request("invalid_request", "settings.classes is required for a classifier")
-            })?;
+            let global = settings
+                .classes
+                .as_ref()
+                .ok_or_else(|| ApiError::new(Code::InvalidRequest, "settings.classes is required for a classifier"))?;
             let map: Vec<usize> = local
                 .iter()
                 .map(|l| global.binary_search(l).ok())
                 .collect::<Option<_>>()
                 .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_request",
+                    ApiError::new(
+                        Code::InvalidRequest,
                         format!("settings.classes {global:?} lacks some of worker {worker}'s classes {local:?}"),
                     )
                 })?;
@@ -191,20 +189,20 @@ pub fn fit_step(p: &Prepared, req: &FitStepRequest, worker: &str) -> Result<FitS
     let mut w = sgd::weights_from_rows(&req.weights, d)
         .filter(|w| w.ncols() == o)
         .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_request",
+            ApiError::new(
+                Code::InvalidRequest,
                 format!("weights must be {o} row(s) of {d} numbers for this model"),
             )
         })?;
     if req.bias.len() != o {
-        return Err(ApiError::bad_request(
-            "invalid_request",
+        return Err(ApiError::new(
+            Code::InvalidRequest,
             format!("bias must hold {o} number(s)"),
         ));
     }
     if req.weights.iter().flatten().chain(&req.bias).any(|v| !v.is_finite()) {
-        return Err(ApiError::bad_request(
-            "invalid_value",
+        return Err(ApiError::new(
+            Code::InvalidValue,
             "weights and bias must be finite numbers",
         ));
     }
@@ -284,9 +282,7 @@ fn check_finite(loss: f64, w: &Array2<f64>, b: &Array1<f64>, worker: &str, round
     if loss.is_finite() && w.iter().chain(b.iter()).all(|v| v.is_finite()) {
         return Ok(());
     }
-    Err(ApiError::new(
-        422,
-        "training_diverged",
+    Err(ApiError::new(Code::TrainingDiverged,
         format!(
             "training diverged at round {round} on worker {worker} (loss {loss}); lower eta0, keep standardize: true, or use learning_rate: invscaling"
         ),

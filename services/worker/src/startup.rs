@@ -2,44 +2,19 @@
 //! a socket is opened, so a bad experiment stops start-up with one line; `build` serves on a
 //! listener the caller chose (a fixed port, or port 0 in tests).
 
-use crate::data::{self, Dataset};
-use crate::ml::Model;
+use crate::data;
 use crate::routes;
+use crate::state::WorkerState;
 use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpServer};
-use chimera_shared::config::{Experiment, WorkerSpec};
+use chimera_shared::config::Experiment;
+use chimera_shared::fit_lock::FitLock;
 use chimera_shared::logs::NodeLogs;
 use chimera_shared::service;
 use std::net::TcpListener;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
-
-/// Everything a worker serves from; shared by all its HTTP threads.
-pub struct WorkerState {
-    pub name: String,
-    pub spec: WorkerSpec,
-    pub data: Dataset,
-    pub model: RwLock<Option<Arc<Model>>>,
-    /// Set while a fit runs, so a second one is refused instead of racing.
-    pub fitting: AtomicBool,
-    pub logs: NodeLogs,
-    pub max_body_bytes: usize,
-    /// Metrics middleware and log files on (`CHIMERA_TELEMETRY`).
-    pub telemetry: bool,
-    /// The shard prepared for the current parameter-server fit, reused every round.
-    pub sgd_prepared: Mutex<Option<Arc<crate::sgd::Prepared>>>,
-}
-
-impl WorkerState {
-    pub fn n_classes(&self) -> usize {
-        match &self.data.target {
-            data::Target::Classification { classes, .. } => classes.len(),
-            data::Target::Regression(_) => 0,
-        }
-    }
-}
 
 /// Reads worker `name` of the experiment at `dir`: config, spec, data, log files.
 /// The error is the one line to print before exiting with status 2.
@@ -61,7 +36,7 @@ pub fn load_from(exp: Experiment, name: &str) -> Result<(WorkerState, Experiment
         spec,
         data,
         model: RwLock::new(None),
-        fitting: AtomicBool::new(false),
+        fit: FitLock::default(),
         logs: NodeLogs::open_if(exp.env.telemetry, &exp.log_dir(name))
             .map_err(|e| format!("cannot open the logs: {e}"))?,
         max_body_bytes: exp.env.max_body_bytes,

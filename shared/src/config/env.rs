@@ -1,6 +1,10 @@
 //! Every `CHIMERA_*` environment variable: its default, its rule, and the one-line error when
 //! the rule is broken. The seed's variables keep their names, defaults and meanings.
 
+use super::rules::{
+    check_len, has_duplicates, int_var, ip_var, list_var, parse_prefix, seconds_var, string_var, valid_docker_name,
+    worker_names,
+};
 use super::ConfigError;
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
@@ -184,7 +188,7 @@ impl EnvConfig {
             None => vec![2; n],
             Some((text, list)) => {
                 check_len("CHIMERA_WORKERS_CPU_SHARES", &text, list.len(), n)?;
-                if list.iter().any(|&s| s < 2 || s > 262_144) {
+                if list.iter().any(|&s| !(2..=262_144).contains(&s)) {
                     return Err(ConfigError::variable(
                         "CHIMERA_WORKERS_CPU_SHARES",
                         &text,
@@ -316,170 +320,6 @@ impl EnvConfig {
     pub fn master_ip(&self) -> String {
         self.worker_ip(self.workers.len())
     }
-}
-
-fn string_var(src: &EnvSource, name: &str, default: &str) -> Result<String, ConfigError> {
-    let value = src.get(name).unwrap_or(default).trim().to_string();
-    if value.is_empty() {
-        return Err(ConfigError::variable(name, "", "must not be empty"));
-    }
-    Ok(value)
-}
-
-/// Integers parse leniently, as the seed's did through Python: `'2'`, `2.0` and ` 2 ` are 2.
-fn int_var(src: &EnvSource, name: &str, default: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
-    let Some(text) = src.get(name) else {
-        return Ok(default);
-    };
-    let rule = || format!("must be an integer from {min} to {max}");
-    let value: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| ConfigError::variable(name, text, rule()))?;
-    if value.fract() != 0.0 || value < min as f64 || value > max as f64 {
-        return Err(ConfigError::variable(name, text, rule()));
-    }
-    Ok(value as i64)
-}
-
-fn seconds_var(src: &EnvSource, name: &str, default: f64) -> Result<f64, ConfigError> {
-    let Some(text) = src.get(name) else {
-        return Ok(default);
-    };
-    match text.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
-        _ => Err(ConfigError::variable(
-            name,
-            text,
-            "must be a number of seconds greater than 0 and at most 86400",
-        )),
-    }
-}
-
-fn ip_var(src: &EnvSource, name: &str, default: &str) -> Result<IpAddr, ConfigError> {
-    let text = src.get(name).unwrap_or(default);
-    text.trim()
-        .parse()
-        .map_err(|_| ConfigError::variable(name, text, "must be an IP address, e.g. 127.0.0.1 or 0.0.0.0"))
-}
-
-/// A JSON list variable; numbers given as strings (`["101"]`) are accepted, leniently.
-fn list_var<T: ListItem>(src: &EnvSource, name: &str, what: &str) -> Result<Option<(String, Vec<T>)>, ConfigError> {
-    let Some(text) = src.get(name) else {
-        return Ok(None);
-    };
-    let rule = || format!("must be a JSON list of {what}, e.g. {}", T::EXAMPLE);
-    let items: Vec<serde_json::Value> =
-        serde_json::from_str(text).map_err(|_| ConfigError::variable(name, text, rule()))?;
-    let list = items
-        .iter()
-        .map(T::from_json)
-        .collect::<Option<Vec<T>>>()
-        .ok_or_else(|| ConfigError::variable(name, text, rule()))?;
-    Ok(Some((text.to_string(), list)))
-}
-
-trait ListItem: Sized {
-    const EXAMPLE: &'static str;
-    fn from_json(v: &serde_json::Value) -> Option<Self>;
-}
-
-impl ListItem for i64 {
-    const EXAMPLE: &'static str = "[101, 102]";
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
-        let f = match v {
-            serde_json::Value::Number(n) => n.as_f64()?,
-            serde_json::Value::String(s) => s.trim().parse().ok()?,
-            _ => return None,
-        };
-        (f.fract() == 0.0 && f.abs() < 1e15).then_some(f as i64)
-    }
-}
-
-impl ListItem for String {
-    const EXAMPLE: &'static str = "[\"worker-1\", \"worker-2\"]";
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
-        v.as_str().map(|s| s.trim().to_string())
-    }
-}
-
-fn worker_names(src: &EnvSource) -> Result<Vec<String>, ConfigError> {
-    const NAME: &str = "CHIMERA_WORKERS_NODES_NAMES";
-    let Some((text, names)) = list_var::<String>(src, NAME, "worker names")? else {
-        return Err(ConfigError::variable(
-            NAME,
-            "",
-            "is required: a JSON list of worker names, e.g. [\"worker-1\", \"worker-2\"] (set it in the experiment's .env)",
-        ));
-    };
-    if names.is_empty() {
-        return Err(ConfigError::variable(NAME, &text, "must name at least one worker"));
-    }
-    if let Some(bad) = names.iter().find(|n| !valid_service_name(n)) {
-        return Err(ConfigError::variable(
-            NAME,
-            &text,
-            format!(
-                "{bad:?} is not a valid name: use lower-case letters, digits, '_' and '-', starting with a letter or digit (it names a Compose service and a folder)"
-            ),
-        ));
-    }
-    if names.iter().any(|n| n == "master" || n == "prometheus") {
-        return Err(ConfigError::variable(
-            NAME,
-            &text,
-            "\"master\" and \"prometheus\" are reserved service names",
-        ));
-    }
-    if has_duplicates(&names) {
-        return Err(ConfigError::variable(NAME, &text, "names must be unique"));
-    }
-    Ok(names)
-}
-
-fn check_len(name: &str, text: &str, got: usize, want: usize) -> Result<(), ConfigError> {
-    if got != want {
-        return Err(ConfigError::variable(
-            name,
-            text,
-            format!("must have exactly one entry per worker ({want} in CHIMERA_WORKERS_NODES_NAMES), not {got}"),
-        ));
-    }
-    Ok(())
-}
-
-fn parse_prefix(text: &str) -> Option<[u8; 3]> {
-    let parts: Vec<&str> = text.trim().split('.').collect();
-    if parts.len() != 3 {
-        return None;
-    }
-    let mut out = [0u8; 3];
-    for (slot, part) in out.iter_mut().zip(parts) {
-        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        *slot = part.parse().ok()?;
-    }
-    Some(out)
-}
-
-/// Compose service names (and our folder names): `[a-z0-9][a-z0-9_-]*`.
-pub fn valid_service_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_lowercase() || b.is_ascii_digit())
-        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-        && name.len() <= 63
-}
-
-fn valid_docker_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphanumeric())
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
-}
-
-fn has_duplicates<T: Eq + std::hash::Hash>(items: &[T]) -> bool {
-    let mut seen = HashSet::new();
-    !items.iter().all(|i| seen.insert(i))
 }
 
 #[cfg(test)]

@@ -70,7 +70,7 @@ impl Experiment {
         // A spec for a worker nobody named is a typo waiting to confuse: say so.
         if let Ok(entries) = std::fs::read_dir(dir.join(WORKERS_DIR)) {
             let mut stray: Vec<String> = entries
-                .filter_map(|e| e.ok())
+                .filter_map(Result::ok)
                 .filter_map(|e| e.file_name().to_str().map(str::to_string))
                 .filter_map(|f| f.strip_suffix(".yaml").map(str::to_string))
                 .filter(|n| !env.workers.contains(n))
@@ -139,7 +139,7 @@ impl Experiment {
                                 format!("must agree with {MASTER_FILE}'s model_type: {}", ps.model_type.as_str()),
                             ))
                         }
-                        _ => {
+                        WorkerKind::Model { .. } => {
                             return Err(ConfigError::key(
                                 file,
                                 "kind",
@@ -233,8 +233,10 @@ mod tests {
             self
         }
         fn load(&self) -> Result<Experiment, ConfigError> {
-            let mut src = EnvSource::default();
-            src.dotenv = crate::config::dotenv::read(&self.0.join(".env")).unwrap();
+            let src = EnvSource {
+                dotenv: crate::config::dotenv::read(&self.0.join(".env")).unwrap(),
+                ..EnvSource::default()
+            };
             Experiment::load_with(&self.0, &src)
         }
     }

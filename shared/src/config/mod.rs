@@ -1,7 +1,8 @@
 //! How an experiment is configured, read and checked in one place.
 //!
 //! - [`dotenv`]: `.env` parsed the way docker compose parses it;
-//! - [`env`]: every `CHIMERA_*` variable with its default and rule ([`EnvConfig`]);
+//! - [`env`]: every `CHIMERA_*` variable with its default and rule ([`EnvConfig`]), the
+//!   rules themselves in `rules`;
 //! - [`spec`]: `chimera_master.yaml` and `chimera_workers/<name>.yaml`;
 //! - [`experiment`]: the whole experiment folder, cross-checked ([`Experiment`]).
 //!
@@ -11,6 +12,7 @@
 pub mod dotenv;
 pub mod env;
 pub mod experiment;
+mod rules;
 pub mod spec;
 
 pub use env::{EnvConfig, EnvSource, LogFormat};

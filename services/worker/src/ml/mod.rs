@@ -4,6 +4,7 @@
 pub mod tree;
 
 use crate::data::{Dataset, Target};
+use chimera_shared::api::{PredRows, PredictResponse};
 use chimera_shared::config::spec::{
     DecisionTreeParams, ElasticNetParams, LinearRegressionParams, LogisticRegressionParams,
 };
@@ -58,12 +59,9 @@ pub fn sample_weights(n: usize, bootstrap: bool, random_state: u64, worker: &str
 /// FNV-1a over the name, mixed with the seed: stable across platforms and Rust versions
 /// (std's hasher is not).
 pub fn bootstrap_seed(random_state: u64, worker: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ random_state.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    for b in worker.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    let mut h = chimera_shared::hash::Fnv::seeded(random_state);
+    h.eat(worker.as_bytes());
+    h.finish()
 }
 
 /// Trains `spec` on `data`, each sample counted `weights[i]` times.
@@ -135,7 +133,7 @@ fn fit_elastic_net(p: &ElasticNetParams, data: &Dataset, y: &Array1<f64>, w: &[f
     linfa_elasticnet::ElasticNet::params()
         .penalty(p.alpha)
         .l1_ratio(p.l1_ratio)
-        .max_iterations(p.max_iter.min(u32::MAX as u64) as u32)
+        .max_iterations(p.max_iter.min(u64::from(u32::MAX)) as u32)
         .tolerance(p.tol)
         .with_intercept(p.fit_intercept)
         .fit(&ds)
@@ -215,6 +213,38 @@ impl Model {
                 let mut out = Array2::zeros((x.nrows(), n_classes.max(1)));
                 out.column_mut(*class).fill(1.0);
                 Output::Probabilities(out)
+            }
+        }
+    }
+}
+
+/// Turns a model output into the wire answer. Classification: labels by arg-max (ties to the
+/// first class, as scikit-learn), probabilities per class, and `y_pred_rows` as the labels.
+pub fn answer(output: Output, target: &Target) -> PredictResponse {
+    match (output, target) {
+        (Output::Probabilities(p), Target::Classification { classes, .. }) => {
+            let labels = chimera_shared::sgd::labels_of(p.rows(), classes);
+            PredictResponse {
+                y_pred_rows: PredRows::Labels(labels.clone()),
+                classes: Some(classes.clone()),
+                y_pred_labels: Some(labels),
+                y_pred_proba: Some(p.rows().into_iter().map(|r| r.to_vec()).collect()),
+                failed_workers: Vec::new(),
+            }
+        }
+        (output, _) => {
+            // Regression. (A probability matrix never meets a regression target: `ml::fit`
+            // pairs models with targets; its first column would be the value if it did.)
+            let values = match output {
+                Output::Values(v) => v.to_vec(),
+                Output::Probabilities(p) => p.column(0).to_vec(),
+            };
+            PredictResponse {
+                y_pred_rows: PredRows::Values(values),
+                classes: None,
+                y_pred_labels: None,
+                y_pred_proba: None,
+                failed_workers: Vec::new(),
             }
         }
     }

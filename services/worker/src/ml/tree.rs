@@ -245,7 +245,9 @@ impl Builder<'_> {
                     total += w;
                 }
                 if total > 0.0 {
-                    slot.iter_mut().for_each(|v| *v /= total);
+                    for v in slot.iter_mut() {
+                        *v /= total;
+                    }
                 }
             }
             Targets::Values(y) => {
@@ -315,7 +317,7 @@ impl Builder<'_> {
         for j in 0..self.tree.n_features {
             let col = self.x.column(j);
             let rows = &self.order[j * self.m + start..j * self.m + end];
-            left.iter_mut().for_each(|v| *v = 0.0);
+            left.fill(0.0);
             let mut w_left = 0.0;
             // Incremental Σ over classes of left² and right²: O(1) per row.
             let (mut sq_left, mut sq_right) = match self.targets {
@@ -411,7 +413,7 @@ mod tests {
     fn random_data(n: usize, d: usize, seed: u64) -> (Array2<f64>, Vec<usize>, Vec<f64>) {
         let mut rng = StdRng::seed_from_u64(seed);
         // Few distinct values per feature, so ties are exercised.
-        let x = Array2::from_shape_fn((n, d), |_| rng.gen_range(0..12) as f64);
+        let x = Array2::from_shape_fn((n, d), |_| f64::from(rng.gen_range(0..12)));
         let y_class: Vec<usize> = (0..n)
             .map(|i| usize::from(x[[i, 0]] + x[[i, 1 % d]] > 11.0 + rng.gen_range(-2.0..2.0)))
             .collect();
@@ -429,7 +431,9 @@ mod tests {
             match t {
                 Targets::Classes { y, n_classes } => {
                     let mut c = vec![0.0; n_classes];
-                    rows.iter().for_each(|&i| c[y[i]] += w[i]);
+                    for &i in rows {
+                        c[y[i]] += w[i];
+                    }
                     wt * (1.0 - c.iter().map(|v| (v / wt) * (v / wt)).sum::<f64>())
                 }
                 Targets::Values(y) => {
@@ -446,7 +450,7 @@ mod tests {
             values.sort_by(f64::total_cmp);
             values.dedup();
             for pair in values.windows(2) {
-                let thr = (pair[0] + pair[1]) / 2.0;
+                let thr = f64::midpoint(pair[0], pair[1]);
                 let (l, r): (Vec<usize>, Vec<usize>) = all.iter().partition(|&&i| x[[i, j]] <= thr);
                 let wl: f64 = l.iter().map(|&i| w[i]).sum();
                 let wr: f64 = r.iter().map(|&i| w[i]).sum();
@@ -474,7 +478,7 @@ mod tests {
         for seed in 0..20 {
             let (x, yc, yv) = random_data(60, 4, seed);
             let mut rng = StdRng::seed_from_u64(seed + 100);
-            let w: Vec<f64> = (0..60).map(|_| rng.gen_range(0..3) as f64).collect();
+            let w: Vec<f64> = (0..60).map(|_| f64::from(rng.gen_range(0..3))).collect();
             for targets in [Targets::Classes { y: &yc, n_classes: 2 }, Targets::Values(&yv)] {
                 for min_leaf in [1.0, 5.0] {
                     let params = TreeParams {
@@ -498,7 +502,7 @@ mod tests {
         // Make rows distinct by adding a unique column.
         let mut x2 = Array2::zeros((200, 4));
         x2.slice_mut(ndarray::s![.., ..3]).assign(&x);
-        x2.column_mut(3).assign(&Array1::from_iter((0..200).map(|i| i as f64)));
+        x2.column_mut(3).assign(&Array1::from_iter((0..200).map(f64::from)));
         let w = vec![1.0; 200];
         let clf = Tree::fit(
             x2.view(),
@@ -574,7 +578,7 @@ mod tests {
     fn weights_act_like_repeated_rows() {
         let (x, _, yv) = random_data(80, 3, 11);
         let mut rng = StdRng::seed_from_u64(5);
-        let w: Vec<f64> = (0..80).map(|_| rng.gen_range(0..3) as f64).collect();
+        let w: Vec<f64> = (0..80).map(|_| f64::from(rng.gen_range(0..3))).collect();
         let weighted = Tree::fit(
             x.view(),
             Targets::Values(&yv),

@@ -41,7 +41,7 @@ fn gradient(c: &mut Criterion) {
                     &b,
                     spec,
                 ))
-            })
+            });
         });
     }
 }
@@ -50,21 +50,21 @@ fn csv_loading(c: &mut Criterion) {
     let wine =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/sgd-regression/chimera_train_data/worker-1");
     c.bench_function("csv/red-wine-shard", |b| {
-        b.iter(|| black_box(data::load(&wine, TaskKind::Regression).unwrap()))
+        b.iter(|| black_box(data::load(&wine, TaskKind::Regression).unwrap()));
     });
     let dir = std::env::temp_dir().join(format!("chimera-bench-csv-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (x, y) = random(20_000, 20, 2);
     let mut xs = (0..20).map(|j| format!("f_{j:02}")).collect::<Vec<_>>().join(",") + "\n";
     let mut ys = "label\n".to_string();
-    for i in 0..x.nrows() {
-        xs += &(x.row(i).iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",") + "\n");
-        ys += &format!("{}\n", y[i]);
+    for (row, label) in x.rows().into_iter().zip(&y) {
+        xs += &(row.iter().map(ToString::to_string).collect::<Vec<_>>().join(",") + "\n");
+        ys += &format!("{label}\n");
     }
     std::fs::write(dir.join("X_train.csv"), xs).unwrap();
     std::fs::write(dir.join("y_train.csv"), ys).unwrap();
     c.bench_function("csv/synthetic-20000x20", |b| {
-        b.iter(|| black_box(data::load(&dir, TaskKind::Classification).unwrap()))
+        b.iter(|| black_box(data::load(&dir, TaskKind::Classification).unwrap()));
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -87,17 +87,17 @@ fn predict(c: &mut Criterion) {
     });
     let weights = ml::sample_weights(20_000, true, 0, "worker-1");
     c.bench_function("tree/fit-20000x20-depth5-15-leaves", |b| {
-        b.iter(|| black_box(ml::fit(&spec, &dataset, &weights).unwrap()))
+        b.iter(|| black_box(ml::fit(&spec, &dataset, &weights).unwrap()));
     });
     let tree = ml::fit(&spec, &dataset, &weights).unwrap();
     let (queries, _) = random(40_000, 20, 4);
     c.bench_function("tree/predict-40000-rows", |b| {
-        b.iter(|| black_box(tree.predict(queries.view(), 2)))
+        b.iter(|| black_box(tree.predict(queries.view(), 2)));
     });
     let w = Array2::from_elem((20, 1), 0.01);
     let bias = Array1::zeros(1);
     c.bench_function("linear/predict-40000-rows", |b| {
-        b.iter(|| black_box(sgd::decision(queries.view(), &w, &bias)))
+        b.iter(|| black_box(sgd::decision(queries.view(), &w, &bias)));
     });
 }
 

@@ -9,6 +9,12 @@
 //! `coef_`. The objective is scikit-learn's: the mean data loss plus `alpha · R(W)` (the bias is
 //! not penalized).
 
+pub mod model;
+pub mod trainer;
+
+pub use model::LinearModel;
+pub use trainer::{Contribution, RoundOutcome, StopReason, Trainer};
+
 use crate::config::{Loss, Penalty};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 
@@ -26,9 +32,8 @@ pub enum Targets<'a> {
 /// How many outputs a model of this loss has.
 pub fn n_outputs(loss: Loss, n_classes: usize) -> usize {
     match loss {
-        Loss::SquaredError | Loss::Huber => 1,
         Loss::LogLoss | Loss::Hinge if n_classes > 2 => n_classes,
-        Loss::LogLoss | Loss::Hinge => 1,
+        Loss::SquaredError | Loss::Huber | Loss::LogLoss | Loss::Hinge => 1,
     }
 }
 
@@ -168,7 +173,7 @@ pub fn data_gradient(
     let n = rows.map_or(x.nrows(), <[usize]>::len).max(1) as f64;
     // A mini-batch is gathered once; the whole shard is used in place.
     let batch = rows.map(|r| x.select(Axis(0), r));
-    let xb = batch.as_ref().map_or(x.view(), |b| b.view());
+    let xb = batch.as_ref().map_or(x.view(), ndarray::ArrayBase::view);
     let mut slopes = decision(xb.view(), w, b);
     let total = loss_and_slopes(&mut slopes, targets, rows, spec);
     let mut gw = xb.t().dot(&slopes);
@@ -233,7 +238,7 @@ impl Schedule {
     }
 
     pub fn eta(&self, t: u64) -> f64 {
-        use crate::config::spec::LearningRate::*;
+        use crate::config::spec::LearningRate::{Adaptive, Constant, Invscaling, Optimal};
         let t = t.max(1) as f64;
         match self.kind {
             Constant => self.eta0,
@@ -346,6 +351,14 @@ pub fn argmax<'a>(values: impl IntoIterator<Item = &'a f64>) -> usize {
         .0
 }
 
+/// The label of each row's most probable class (ties to the first, as scikit-learn).
+pub fn labels_of<'a, R>(rows: impl IntoIterator<Item = R>, classes: &[crate::api::Label]) -> Vec<crate::api::Label>
+where
+    R: IntoIterator<Item = &'a f64>,
+{
+    rows.into_iter().map(|row| classes[argmax(row)].clone()).collect()
+}
+
 /// `o` rows of `d` numbers (the wire) to `W: d × o`.
 pub fn weights_from_rows(rows: &[Vec<f64>], d: usize) -> Option<Array2<f64>> {
     if rows.is_empty() || rows.iter().any(|r| r.len() != d) {
@@ -367,9 +380,13 @@ mod tests {
 
     /// A small seeded problem.
     fn data(n: usize, d: usize, seed: u64) -> (Array2<f64>, Vec<f64>, Vec<usize>) {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut s = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         let mut next = || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
         };
         let x = Array2::from_shape_fn((n, d), |_| next());

@@ -1,0 +1,370 @@
+//! `chimera_workers/<name>.yaml`: a worker's kind, its estimator, and the estimator's
+//! parameters under scikit-learn's names.
+
+use super::{d_true, from_mapping, from_value, split_kind, yaml_text, ModelType, TaskKind};
+use crate::config::ConfigError;
+use serde::Deserialize;
+use serde_yaml::{Mapping, Value};
+
+// ----------------------------------------------------------------------------------------------
+// The workers
+// ----------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkerKind {
+    /// A model worker for bagging: one estimator on its data.
+    Model {
+        task: TaskKind,
+        estimator: EstimatorSpec,
+        bootstrap: bool,
+        random_state: u64,
+    },
+    /// An SGD worker: gradients over its shard for the parameter server.
+    Sgd { model_type: ModelType },
+}
+
+impl WorkerKind {
+    /// What the worker's data holds: an SGD worker's by its `model_type`.
+    pub fn task(&self) -> TaskKind {
+        match self {
+            WorkerKind::Model { task, .. } => *task,
+            WorkerKind::Sgd {
+                model_type: ModelType::Regressor,
+            } => TaskKind::Regression,
+            WorkerKind::Sgd {
+                model_type: ModelType::Classifier,
+            } => TaskKind::Classification,
+        }
+    }
+}
+
+/// Teaching knobs, off by default: they make a worker behave like a small or slow machine.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Knobs {
+    /// A Compose memory limit such as `"256m"`.
+    pub mem_limit: Option<String>,
+    /// Milliseconds added to every request, to simulate a straggler.
+    pub delay_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerSpec {
+    pub kind: WorkerKind,
+    pub knobs: Knobs,
+}
+
+/// An estimator with its hyper-parameters, named as scikit-learn names them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EstimatorSpec {
+    DecisionTree(DecisionTreeParams),
+    LinearRegression(LinearRegressionParams),
+    LogisticRegression(LogisticRegressionParams),
+    /// `lasso` is elastic net with `l1_ratio: 1`.
+    ElasticNet(ElasticNetParams),
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionTreeParams {
+    #[serde(default)]
+    pub max_depth: Option<u64>,
+    #[serde(default)]
+    pub max_leaf_nodes: Option<u64>,
+    #[serde(default = "one")]
+    pub min_samples_leaf: u64,
+    #[serde(default = "two")]
+    pub min_samples_split: u64,
+}
+
+impl Default for DecisionTreeParams {
+    fn default() -> Self {
+        DecisionTreeParams {
+            max_depth: None,
+            max_leaf_nodes: None,
+            min_samples_leaf: 1,
+            min_samples_split: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinearRegressionParams {
+    #[serde(default = "d_true")]
+    pub fit_intercept: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogisticRegressionParams {
+    /// Inverse of the L2 strength, as in scikit-learn.
+    #[serde(default = "one_f", rename = "C")]
+    pub c: f64,
+    #[serde(default = "hundred")]
+    pub max_iter: u64,
+    #[serde(default = "d_true")]
+    pub fit_intercept: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElasticNetParams {
+    #[serde(default = "one_f")]
+    pub alpha: f64,
+    #[serde(default = "half")]
+    pub l1_ratio: f64,
+    #[serde(default = "thousand")]
+    pub max_iter: u64,
+    #[serde(default = "d_tol")]
+    pub tol: f64,
+    #[serde(default = "d_true")]
+    pub fit_intercept: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LassoParams {
+    #[serde(default = "one_f")]
+    alpha: f64,
+    #[serde(default = "thousand")]
+    max_iter: u64,
+    #[serde(default = "d_tol")]
+    tol: f64,
+    #[serde(default = "d_true")]
+    fit_intercept: bool,
+}
+
+fn one() -> u64 {
+    1
+}
+fn two() -> u64 {
+    2
+}
+fn hundred() -> u64 {
+    100
+}
+fn thousand() -> u64 {
+    1000
+}
+fn one_f() -> f64 {
+    1.0
+}
+fn half() -> f64 {
+    0.5
+}
+fn d_tol() -> f64 {
+    1e-4
+}
+
+/// The models a model worker offers, by task, as the names users write in `model:`.
+pub const REGRESSION_MODELS: &[&str] = &["decision_tree", "linear_regression", "lasso", "elastic_net"];
+pub const CLASSIFICATION_MODELS: &[&str] = &["decision_tree", "logistic_regression"];
+
+impl EstimatorSpec {
+    fn parse(task: TaskKind, model: &str, params: Value, path: &str) -> Result<Self, ConfigError> {
+        let allowed = match task {
+            TaskKind::Regression => REGRESSION_MODELS,
+            TaskKind::Classification => CLASSIFICATION_MODELS,
+        };
+        if !allowed.contains(&model) {
+            return Err(ConfigError::key(
+                path,
+                "model",
+                model,
+                format!(
+                    "a {} worker allows: {}",
+                    if task == TaskKind::Regression {
+                        "regression"
+                    } else {
+                        "classification"
+                    },
+                    allowed.join(", ")
+                ),
+            ));
+        }
+        let params = match params {
+            Value::Null => Value::Mapping(Mapping::new()),
+            Value::Mapping(m) => Value::Mapping(m),
+            other => {
+                return Err(ConfigError::key(
+                    path,
+                    "params",
+                    yaml_text(&other),
+                    "must be a mapping of hyper-parameters",
+                ))
+            }
+        };
+        let key = |k: &str, v: &dyn std::fmt::Display, rule: &str| {
+            Err(ConfigError::key(path, format!("params.{k}"), v, rule))
+        };
+        let spec = match model {
+            "decision_tree" => {
+                let p: DecisionTreeParams = from_value(params, path, "params.")?;
+                if p.max_depth == Some(0) {
+                    return key("max_depth", &0, "must be an integer >= 1, or null for no limit");
+                }
+                if matches!(p.max_leaf_nodes, Some(n) if n < 2) {
+                    return key(
+                        "max_leaf_nodes",
+                        &p.max_leaf_nodes.unwrap_or(0),
+                        "must be an integer >= 2, or null for no limit",
+                    );
+                }
+                if p.min_samples_leaf < 1 {
+                    return key("min_samples_leaf", &p.min_samples_leaf, "must be an integer >= 1");
+                }
+                if p.min_samples_split < 2 {
+                    return key("min_samples_split", &p.min_samples_split, "must be an integer >= 2");
+                }
+                EstimatorSpec::DecisionTree(p)
+            }
+            "linear_regression" => EstimatorSpec::LinearRegression(from_value(params, path, "params.")?),
+            "logistic_regression" => {
+                let p: LogisticRegressionParams = from_value(params, path, "params.")?;
+                if !(p.c > 0.0 && p.c.is_finite()) {
+                    return key("C", &p.c, "must be a number > 0");
+                }
+                if p.max_iter < 1 {
+                    return key("max_iter", &p.max_iter, "must be an integer >= 1");
+                }
+                EstimatorSpec::LogisticRegression(p)
+            }
+            "lasso" => {
+                let p: LassoParams = from_value(params, path, "params.")?;
+                let p = ElasticNetParams {
+                    alpha: p.alpha,
+                    l1_ratio: 1.0,
+                    max_iter: p.max_iter,
+                    tol: p.tol,
+                    fit_intercept: p.fit_intercept,
+                };
+                p.validate(path)?;
+                EstimatorSpec::ElasticNet(p)
+            }
+            _ => {
+                let p: ElasticNetParams = from_value(params, path, "params.")?;
+                p.validate(path)?;
+                EstimatorSpec::ElasticNet(p)
+            }
+        };
+        Ok(spec)
+    }
+}
+
+impl ElasticNetParams {
+    fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        if !(self.alpha >= 0.0 && self.alpha.is_finite()) {
+            return Err(ConfigError::key(
+                path,
+                "params.alpha",
+                self.alpha,
+                "must be a number >= 0",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.l1_ratio) {
+            return Err(ConfigError::key(
+                path,
+                "params.l1_ratio",
+                self.l1_ratio,
+                "must be a number from 0 to 1",
+            ));
+        }
+        if self.max_iter < 1 {
+            return Err(ConfigError::key(
+                path,
+                "params.max_iter",
+                self.max_iter,
+                "must be an integer >= 1",
+            ));
+        }
+        if !(self.tol > 0.0 && self.tol.is_finite()) {
+            return Err(ConfigError::key(path, "params.tol", self.tol, "must be a number > 0"));
+        }
+        Ok(())
+    }
+}
+
+pub fn parse_worker(text: &str, path: &str) -> Result<WorkerSpec, ConfigError> {
+    let (kind, rest) = split_kind(text, path, &["regression", "classification", "sgd"])?;
+    match kind.as_str() {
+        "sgd" => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Sgd {
+                model_type: ModelType,
+                #[serde(default)]
+                mem_limit: Option<String>,
+                #[serde(default)]
+                delay_ms: u64,
+            }
+            let s: Sgd = from_mapping(rest, path, "")?;
+            let knobs = knobs(s.mem_limit, s.delay_ms, path)?;
+            Ok(WorkerSpec {
+                kind: WorkerKind::Sgd {
+                    model_type: s.model_type,
+                },
+                knobs,
+            })
+        }
+        task_name => {
+            /// A model worker's file, as written.
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct ModelFile {
+                model: String,
+                #[serde(default)]
+                params: Value,
+                #[serde(default)]
+                bootstrap: bool,
+                #[serde(default)]
+                random_state: u64,
+                #[serde(default)]
+                mem_limit: Option<String>,
+                #[serde(default)]
+                delay_ms: u64,
+            }
+            let task = if task_name == "regression" {
+                TaskKind::Regression
+            } else {
+                TaskKind::Classification
+            };
+            let m: ModelFile = from_mapping(rest, path, "")?;
+            let estimator = EstimatorSpec::parse(task, m.model.trim(), m.params, path)?;
+            Ok(WorkerSpec {
+                kind: WorkerKind::Model {
+                    task,
+                    estimator,
+                    bootstrap: m.bootstrap,
+                    random_state: m.random_state,
+                },
+                knobs: knobs(m.mem_limit, m.delay_ms, path)?,
+            })
+        }
+    }
+}
+
+fn knobs(mem_limit: Option<String>, delay_ms: u64, path: &str) -> Result<Knobs, ConfigError> {
+    if let Some(limit) = &mem_limit {
+        let digits = limit.trim_end_matches(['b', 'k', 'm', 'g', 'B', 'K', 'M', 'G']);
+        if digits.is_empty()
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || digits.len() == limit.len() && limit.len() < 7
+        {
+            return Err(ConfigError::key(
+                path,
+                "mem_limit",
+                limit,
+                "must be a size such as 64m or 1g (at least 6m)",
+            ));
+        }
+    }
+    if delay_ms > 600_000 {
+        return Err(ConfigError::key(
+            path,
+            "delay_ms",
+            delay_ms,
+            "must be at most 600000 (ten minutes)",
+        ));
+    }
+    Ok(Knobs { mem_limit, delay_ms })
+}
