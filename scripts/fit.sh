@@ -8,5 +8,5 @@
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-curl --silent --show-error --fail-with-body -X POST "${MASTER}/v1/chimera/$(master_kind)/fit"
+curl --silent --show-error --fail-with-body "${AUTH[@]}" -X POST "${MASTER}/v1/chimera/$(master_kind)/fit"
 echo

@@ -4,6 +4,7 @@
 #   EXP            the experiment folder (first argument of every script; default: .)
 #   CHIMERA_URL    the master's base URL; default http://HOST:PORT from EXP/.env
 #                  (CHIMERA_MASTER_HOST, default 127.0.0.1; CHIMERA_MASTER_PORT, default 8080)
+#   AUTH           curl arguments with the bearer token when EXP/.env sets CHIMERA_API_TOKEN
 set -euo pipefail
 
 # The value of KEY in EXP/.env, quotes removed (the process environment wins, as in compose).
@@ -40,3 +41,11 @@ host="$(env_value CHIMERA_MASTER_HOST 127.0.0.1)"
 if [[ "$host" == "0.0.0.0" ]]; then host=127.0.0.1; fi
 MASTER="${CHIMERA_URL:-http://${host}:$(env_value CHIMERA_MASTER_PORT 8080)}"
 export MASTER
+# curl's arguments for the experiment's CHIMERA_API_TOKEN, when it has one.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+AUTH=()
+token="$(env_value CHIMERA_API_TOKEN "")"
+if [[ -n "$token" ]]; then
+  # shellcheck disable=SC2034 # used by the scripts that source this file
+  AUTH=(-H "Authorization: Bearer ${token}")
+fi

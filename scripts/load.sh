@@ -27,6 +27,7 @@ trap 'rm -f "$script"' EXIT
 cat >"$script" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+${token:+wrk.headers["Authorization"] = "Bearer ${token}"}
 wrk.body = "${body}"
 done = function(summary, latency, requests)
   io.write(string.format("non-2xx or failed: %d\n", summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))

@@ -8,7 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 
 pattern="${2:-chimera_}"
-metrics="$(curl --silent --show-error --fail-with-body "${MASTER}/metrics")"
+metrics="$(curl --silent --show-error --fail-with-body "${AUTH[@]}" "${MASTER}/metrics")"
 grep -E -- "$pattern" <<<"$metrics" || {
   echo "no metric matches $pattern" >&2
   exit 1

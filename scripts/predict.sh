@@ -29,6 +29,6 @@ body="$(awk -F',' -v want="$((row + 1))" '
     printf "{\"X_pred_columns\": [%s], \"X_pred_rows\": [[%s]]}", cols, vals
   }' "$csv")"
 
-curl --silent --show-error --fail-with-body -X POST "${MASTER}/v1/chimera/$(master_kind)/predict" \
+curl --silent --show-error --fail-with-body "${AUTH[@]}" -X POST "${MASTER}/v1/chimera/$(master_kind)/predict" \
   -H 'content-type: application/json' -d "$body"
 echo

@@ -6,5 +6,5 @@
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-curl --silent --show-error --fail-with-body "${MASTER}/v1/chimera/status"
+curl --silent --show-error --fail-with-body "${AUTH[@]}" "${MASTER}/v1/chimera/status"
 echo

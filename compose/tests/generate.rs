@@ -170,3 +170,21 @@ fn input_fingerprints_become_labels() {
     );
     assert!(doc["services"]["worker-1"]["labels"].is_null());
 }
+
+/// Every node runs with no capabilities, no privilege escalation, a process and a memory
+/// limit, and health checks every few seconds (every 250 ms cost 7.5% of a core while idle).
+#[test]
+fn every_node_is_locked_down() {
+    let exp = load("bagging-classification", &[]);
+    let yaml = generate(&exp, &Options::default()).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+    for name in ["worker-1", "worker-2", "worker-3", "master"] {
+        let s = &doc["services"][name];
+        assert_eq!(s["cap_drop"][0].as_str(), Some("ALL"), "{name}");
+        assert_eq!(s["security_opt"][0].as_str(), Some("no-new-privileges:true"), "{name}");
+        assert!(s["pids_limit"].as_u64().is_some_and(|n| n > 0 && n <= 1024), "{name}");
+        assert!(s["mem_limit"].as_str().is_some_and(|m| !m.is_empty()), "{name}");
+        assert_eq!(s["read_only"].as_bool(), Some(true), "{name}");
+        assert_eq!(s["healthcheck"]["interval"].as_str(), Some("3s"), "{name}");
+    }
+}

@@ -39,6 +39,8 @@ impl Answer {
 pub struct Client {
     agent: ureq::Agent,
     base: String,
+    /// Sent as `Authorization: Bearer ...` (`CHIMERA_API_TOKEN`).
+    token: Option<String>,
 }
 
 const BODY_LIMIT: u64 = 1 << 32;
@@ -54,7 +56,15 @@ impl Client {
         Client {
             agent,
             base: base.into(),
+            token: None,
         }
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every request.
+    #[must_use]
+    pub fn with_token(mut self, token: Option<String>) -> Client {
+        self.token = token;
+        self
     }
 
     pub fn base(&self) -> &str {
@@ -63,18 +73,21 @@ impl Client {
 
     pub fn get(&self, path: &str) -> Result<Answer, String> {
         let url = format!("{}{path}", self.base);
-        let res = self.agent.get(&url).call().map_err(|e| format!("GET {url}: {e}"))?;
+        let mut req = self.agent.get(&url);
+        if let Some(t) = &self.token {
+            req = req.header("authorization", &format!("Bearer {t}"));
+        }
+        let res = req.call().map_err(|e| format!("GET {url}: {e}"))?;
         Self::answer(res, &url)
     }
 
     pub fn post_bytes(&self, path: &str, body: &[u8]) -> Result<Answer, String> {
         let url = format!("{}{path}", self.base);
-        let res = self
-            .agent
-            .post(&url)
-            .content_type("application/json")
-            .send(body)
-            .map_err(|e| format!("POST {url}: {e}"))?;
+        let mut req = self.agent.post(&url).content_type("application/json");
+        if let Some(t) = &self.token {
+            req = req.header("authorization", &format!("Bearer {t}"));
+        }
+        let res = req.send(body).map_err(|e| format!("POST {url}: {e}"))?;
         Self::answer(res, &url)
     }
 

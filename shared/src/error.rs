@@ -39,6 +39,12 @@ pub enum Code {
     /// A number that is not finite, or a value out of its range.
     InvalidValue,
     PayloadTooLarge,
+    /// A body that is not JSON by its `Content-Type`.
+    UnsupportedMediaType,
+    /// The client sent its request too slowly.
+    RequestTimeout,
+    /// Missing or wrong bearer token (`CHIMERA_API_TOKEN`).
+    Unauthorized,
     NotFound,
     MethodNotAllowed,
     /// Predict before the first fit.
@@ -54,6 +60,10 @@ pub enum Code {
     TrainingDiverged,
     /// No worker could do the job: each one's error is in the message.
     NoWorkerAvailable,
+    /// The node is at its limit of large requests: retry after the `Retry-After` seconds.
+    Busy,
+    /// Worker-side work passed its deadline and was stopped.
+    DeadlineExceeded,
     /// A peer answered a code this build does not know (a newer worker, say).
     WorkerError,
     InternalError,
@@ -61,7 +71,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, for documentation and the test that pins each status.
-    pub const ALL: [Code; 20] = [
+    pub const ALL: [Code; 25] = [
         Code::InvalidJson,
         Code::InvalidRequest,
         Code::UnknownColumn,
@@ -71,6 +81,9 @@ impl Code {
         Code::RowLength,
         Code::InvalidValue,
         Code::PayloadTooLarge,
+        Code::UnsupportedMediaType,
+        Code::RequestTimeout,
+        Code::Unauthorized,
         Code::NotFound,
         Code::MethodNotAllowed,
         Code::NotFitted,
@@ -80,6 +93,8 @@ impl Code {
         Code::FitFailed,
         Code::TrainingDiverged,
         Code::NoWorkerAvailable,
+        Code::Busy,
+        Code::DeadlineExceeded,
         Code::WorkerError,
         Code::InternalError,
     ];
@@ -96,6 +111,9 @@ impl Code {
             Code::RowLength => "row_length",
             Code::InvalidValue => "invalid_value",
             Code::PayloadTooLarge => "payload_too_large",
+            Code::UnsupportedMediaType => "unsupported_media_type",
+            Code::RequestTimeout => "request_timeout",
+            Code::Unauthorized => "unauthorized",
             Code::NotFound => "not_found",
             Code::MethodNotAllowed => "method_not_allowed",
             Code::NotFitted => "not_fitted",
@@ -105,6 +123,8 @@ impl Code {
             Code::FitFailed => "fit_failed",
             Code::TrainingDiverged => "training_diverged",
             Code::NoWorkerAvailable => "no_worker_available",
+            Code::Busy => "busy",
+            Code::DeadlineExceeded => "deadline_exceeded",
             Code::WorkerError => "worker_error",
             Code::InternalError => "internal_error",
         }
@@ -121,14 +141,18 @@ impl Code {
             | Code::EmptyRows
             | Code::RowLength
             | Code::InvalidValue => 400,
+            Code::Unauthorized => 401,
             Code::NotFound => 404,
+            Code::RequestTimeout => 408,
             Code::MethodNotAllowed => 405,
             Code::NotFitted | Code::FitInProgress | Code::WrongKind => 409,
             Code::PayloadTooLarge => 413,
+            Code::UnsupportedMediaType => 415,
             Code::ColumnsMismatch | Code::FitFailed | Code::TrainingDiverged => 422,
             Code::WorkerError => 502,
             Code::InternalError => 500,
-            Code::NoWorkerAvailable => 503,
+            Code::NoWorkerAvailable | Code::Busy => 503,
+            Code::DeadlineExceeded => 504,
         }
     }
 
@@ -254,6 +278,9 @@ mod tests {
                 ("row_length", 400),
                 ("invalid_value", 400),
                 ("payload_too_large", 413),
+                ("unsupported_media_type", 415),
+                ("request_timeout", 408),
+                ("unauthorized", 401),
                 ("not_found", 404),
                 ("method_not_allowed", 405),
                 ("not_fitted", 409),
@@ -263,6 +290,8 @@ mod tests {
                 ("fit_failed", 422),
                 ("training_diverged", 422),
                 ("no_worker_available", 503),
+                ("busy", 503),
+                ("deadline_exceeded", 504),
                 ("worker_error", 502),
                 ("internal_error", 500),
             ]

@@ -32,6 +32,14 @@ impl Default for FitLock {
 }
 
 impl FitLock {
+    /// The lock of a node that starts from a saved state.
+    pub fn restored(state: FitState, fitted_once: bool) -> FitLock {
+        FitLock {
+            state: Mutex::new(state),
+            fitted_once: AtomicBool::new(fitted_once),
+        }
+    }
+
     pub fn state(&self) -> FitState {
         *self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }

@@ -20,6 +20,7 @@ pub mod scores;
 #[cfg(feature = "service")]
 pub mod service;
 pub mod sgd;
+pub mod state;
 #[cfg(feature = "csv")]
 pub mod table;
 

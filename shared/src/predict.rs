@@ -39,6 +39,18 @@ pub fn check_columns(raw: &[String]) -> Result<Vec<String>, ApiError> {
     Ok(columns)
 }
 
+/// At most `max` columns (`CHIMERA_MAX_COLUMNS`): checked first, before anything looks at
+/// the names one by one.
+pub fn check_column_count(n: usize, max: usize) -> Result<(), ApiError> {
+    if n > max {
+        return Err(ApiError::new(
+            Code::InvalidRequest,
+            format!("X_pred_columns names {n} columns; at most {max} are accepted (CHIMERA_MAX_COLUMNS)"),
+        ));
+    }
+    Ok(())
+}
+
 pub fn check_not_empty(n_rows: usize) -> Result<(), ApiError> {
     if n_rows == 0 {
         return Err(ApiError::new(

@@ -21,24 +21,213 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(self.body())
+        let mut answer = HttpResponse::build(self.status_code());
+        if self.code == Code::Busy {
+            answer.insert_header((actix_web::http::header::RETRY_AFTER, "1"));
+        }
+        if self.code == Code::Unauthorized {
+            answer.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        answer.json(self.body())
     }
 }
 
-/// Reads a request body up to `limit` bytes; larger bodies are a 413 naming the limit.
-pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::new(Code::InvalidRequest, format!("could not read the request body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::new(Code::PayloadTooLarge,
-                format!("the request body is larger than {limit} bytes; send fewer rows per request or raise CHIMERA_MAX_BODY_BYTES"),
+/// Counts the large requests (bodies over [`crate::config::env::LARGE_BODY_BYTES`]) a node is
+/// handling, so a few clients sending hundreds of megabytes at once cannot exhaust its memory:
+/// past `max` of them, the next is a 503 with `Retry-After`.
+#[derive(Debug)]
+pub struct LargeRequests {
+    max: usize,
+    active: std::sync::atomic::AtomicUsize,
+}
+
+/// A large request in progress: it leaves the count when dropped (answered, failed, or the
+/// client went away).
+#[derive(Debug)]
+pub struct LargePermit<'a>(&'a LargeRequests);
+
+impl Drop for LargePermit<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl LargeRequests {
+    pub fn new(max: usize) -> LargeRequests {
+        LargeRequests {
+            max,
+            active: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// `None` for a small body; a permit for a large one while there is room; else 503.
+    pub fn admit(&self, body_bytes: usize) -> Result<Option<LargePermit<'_>>, ApiError> {
+        if body_bytes <= crate::config::env::LARGE_BODY_BYTES {
+            return Ok(None);
+        }
+        let before = self.active.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let permit = LargePermit(self);
+        if before >= self.max {
+            return Err(ApiError::new(
+                Code::Busy,
+                format!(
+                    "this node is already handling {} large request(s) (CHIMERA_MAX_LARGE_REQUESTS); retry in a second, or send smaller batches",
+                    self.max
+                ),
             ));
         }
-        body.extend_from_slice(&chunk);
+        Ok(Some(permit))
     }
-    Ok(body.freeze())
+}
+
+/// The bearer token a node asks for, and on which paths (`CHIMERA_API_TOKEN`). Registered as
+/// app data; [`require_token`] enforces it.
+#[derive(Debug, Clone)]
+pub struct TokenPolicy {
+    pub token: Option<std::sync::Arc<str>>,
+    /// Whether `path` needs the token.
+    pub protects: fn(&str) -> bool,
+}
+
+/// Middleware body: a protected path without `Authorization: Bearer <CHIMERA_API_TOKEN>` is a
+/// 401. Health and metrics stay open for Docker and Prometheus.
+pub async fn require_token(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
+    let refused = req.app_data::<web::Data<TokenPolicy>>().and_then(|policy| {
+        let token = policy.token.as_deref()?;
+        if !(policy.protects)(req.path()) {
+            return None;
+        }
+        let sent = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        (!same_secret(sent.trim().as_bytes(), token.as_bytes())).then(|| {
+            ApiError::new(
+                Code::Unauthorized,
+                format!(
+                    "{} needs Authorization: Bearer <CHIMERA_API_TOKEN>; send the experiment's token",
+                    req.path()
+                ),
+            )
+        })
+    });
+    match refused {
+        Some(e) => Ok(req.into_response(e.error_response()).map_into_right_body()),
+        None => Ok(next.call(req).await?.map_into_left_body()),
+    }
+}
+
+/// Compares two secrets in time independent of where they differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// What a request body may be: at most `max_bytes`, all of it sent within `timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    pub max_bytes: usize,
+    pub timeout: std::time::Duration,
+}
+
+/// Reads a request body within its limits. A `Content-Length` over the limit is refused before
+/// a byte is read (413); a body still arriving after the timeout is cut off (408), so a client
+/// sending a byte a second cannot hold a connection; a non-empty body whose `Content-Type` is
+/// not JSON is refused (415). No content type at all is allowed, as the original's clients
+/// send fit without one. A large body also needs room among the node's large requests
+/// (`large`, 503 when full): the permit returned holds it until dropped.
+pub async fn read_body<'a>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limits: BodyLimits,
+    large: &'a LargeRequests,
+) -> Result<(web::Bytes, Option<LargePermit<'a>>), ApiError> {
+    let too_large = move || {
+        ApiError::new(
+            Code::PayloadTooLarge,
+            format!(
+                "the request body is larger than {} bytes; send fewer rows per request or raise CHIMERA_MAX_BODY_BYTES",
+                limits.max_bytes
+            ),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_bytes as u64) {
+        return Err(too_large());
+    }
+    // Admitted before reading when the size is declared, so refused bodies are never held.
+    let mut permit = large.admit(declared.map_or(0, |n| n as usize))?;
+    let read = async move {
+        let mut payload = payload;
+        let mut body = web::BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk
+                .map_err(|e| ApiError::new(Code::InvalidRequest, format!("could not read the request body: {e}")))?;
+            if body.len() + chunk.len() > limits.max_bytes {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    };
+    let body = actix_web::rt::time::timeout(limits.timeout, read).await.map_err(|_| {
+        ApiError::new(
+            Code::RequestTimeout,
+            format!(
+                "the request body did not arrive within {:?}; send it at once (CHIMERA_CLIENT_TIMEOUT)",
+                limits.timeout
+            ),
+        )
+    })??;
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        check_json_content_type(req)?;
+    }
+    if permit.is_none() {
+        permit = large.admit(body.len())?;
+    }
+    Ok((body, permit))
+}
+
+/// Runs `work` on the blocking pool when it is `heavy` (a large body to parse, many rows to
+/// combine), so an HTTP thread stays free for health checks and small requests; else inline,
+/// since a hop to the pool costs more than small work.
+pub async fn off_thread_if<T: Send + 'static>(
+    heavy: bool,
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    if !heavy {
+        return work();
+    }
+    web::block(work)
+        .await
+        .map_err(|e| ApiError::internal(format!("the worker thread failed: {e}")))?
+}
+
+/// `application/json`, or any `+json` type; no `Content-Type` at all is allowed.
+fn check_json_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+    let Some(value) = req.headers().get(actix_web::http::header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let text = value.to_str().unwrap_or("").to_ascii_lowercase();
+    let essence = text.split(';').next().unwrap_or("").trim();
+    if essence == "application/json" || essence.ends_with("+json") {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        Code::UnsupportedMediaType,
+        format!(
+            "the body's Content-Type is {:?}; send JSON with Content-Type: application/json",
+            crate::logs::sanitize(&text, 80)
+        ),
+    ))
 }
 
 /// Parses JSON, naming the path of the first bad value (`X_pred_rows[3][1]: invalid type: null,
@@ -51,7 +240,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         ));
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let code = if inner.is_syntax() || inner.is_eof() {
@@ -65,17 +254,28 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             format!("invalid JSON body at {path}: {inner}")
         };
         ApiError::new(code, message)
-    })
+    })?;
+    // One JSON value and nothing after it but white space.
+    de.end()
+        .map_err(|e| ApiError::new(Code::InvalidJson, format!("invalid JSON body: {e}")))?;
+    Ok(value)
 }
 
-/// Fit takes an empty body, `{}` or no content type; anything else that is not a JSON object
-/// is a client mistake.
+/// Fit takes an empty body or `{}`: it has no parameters, so a field in the body is a
+/// mistake (a typo for a spec key, say) and is named rather than ignored.
 pub fn check_empty_fit_body(body: &[u8]) -> Result<(), ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(());
     }
     match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::Object(_)) => Ok(()),
+        Ok(serde_json::Value::Object(fields)) if fields.is_empty() => Ok(()),
+        Ok(serde_json::Value::Object(fields)) => Err(ApiError::new(
+            Code::InvalidRequest,
+            format!(
+                "fit takes no parameters, but the body has {:?}; send an empty body or {{}} (settings live in the spec files)",
+                fields.keys().take(10).collect::<Vec<_>>()
+            ),
+        )),
         Ok(_) => Err(ApiError::new(
             Code::InvalidRequest,
             "fit takes no parameters: send an empty body or {}",
@@ -287,8 +487,8 @@ pub async fn record_request_metrics(
 }
 
 const METHODS: [&str; 3] = ["GET", "POST", "other"];
-const STATUSES: [&str; 11] = [
-    "200", "400", "404", "405", "409", "413", "422", "500", "501", "503", "other",
+const STATUSES: [&str; 16] = [
+    "200", "400", "401", "404", "405", "408", "409", "413", "415", "422", "500", "501", "502", "503", "504", "other",
 ];
 const ENDPOINTS: usize = crate::api::paths::ALL.len() + 1;
 const REQUEST_SLOTS: usize = ENDPOINTS * METHODS.len() * STATUSES.len();
@@ -313,7 +513,9 @@ fn request_histogram(endpoint: usize, method: usize, status: usize) -> metrics::
 }
 
 /// The codes these services answer, in `STATUSES` order; any other is "other" (the last slot).
-const STATUS_CODES: [u16; 10] = [200, 400, 404, 405, 409, 413, 422, 500, 501, 503];
+const STATUS_CODES: [u16; 15] = [
+    200, 400, 401, 404, 405, 408, 409, 413, 415, 422, 500, 501, 502, 503, 504,
+];
 
 fn status_index(code: u16) -> usize {
     STATUS_CODES
@@ -367,5 +569,17 @@ mod tests {
         assert!(check_empty_fit_body(b"{}").is_ok());
         assert_eq!(check_empty_fit_body(b"[1]").unwrap_err().status, 400);
         assert_eq!(check_empty_fit_body(b"{").unwrap_err().code, "invalid_json");
+        assert_eq!(check_empty_fit_body(b"{} x").unwrap_err().code, "invalid_json");
+        let e = check_empty_fit_body(br#"{"max_iter": 5}"#).unwrap_err();
+        assert!(e.message.contains("max_iter"), "{}", e.message);
+    }
+
+    #[test]
+    fn trailing_bytes_after_the_json_are_refused() {
+        let ok = br#"{"X_pred_columns": ["a"], "X_pred_rows": [[1.0]]}  "#;
+        assert!(parse_json::<PredictRequest>(ok).is_ok());
+        let e = parse_json::<PredictRequest>(br#"{"X_pred_columns": ["a"], "X_pred_rows": [[1.0]]} {}"#).unwrap_err();
+        assert_eq!(e.code, "invalid_json");
+        assert!(e.message.contains("trailing"), "{}", e.message);
     }
 }

@@ -90,6 +90,15 @@ pub struct Node {
 }
 
 impl Node {
+    /// Any server (a real node, or a fake peer a test writes) on its own thread and actix system.
+    pub fn spawn_server(
+        name: &str,
+        listener: TcpListener,
+        make: impl FnOnce(TcpListener) -> std::io::Result<Server> + Send + 'static,
+    ) -> Node {
+        Self::spawn(name, listener, make)
+    }
+
     fn spawn(
         name: &str,
         listener: TcpListener,

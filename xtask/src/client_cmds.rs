@@ -10,11 +10,13 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
+/// The experiment's master, with its `CHIMERA_API_TOKEN` when it has one.
 fn master(exp: &Experiment) -> Client {
     Client::new(
         format!("http://127.0.0.1:{}", exp.env.master_port),
         Duration::from_secs(3600),
     )
+    .with_token(exp.env.auth.token.clone())
 }
 
 fn unreachable_hint(exp: &Experiment, e: &str) -> String {

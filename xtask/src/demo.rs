@@ -104,7 +104,8 @@ fn run_one(name: &str, dir: &Path, use_docker: bool) -> Result<(), String> {
     let client = Client::new(
         format!("http://127.0.0.1:{}", exp.env.master_port),
         Duration::from_secs(600),
-    );
+    )
+    .with_token(exp.env.auth.token.clone());
     let fit = client.fit(kind)?;
     crate::client_cmds::print_fit(&fit);
 

@@ -137,13 +137,19 @@ pub fn build_images(force: bool) -> Result<Vec<String>, String> {
         ("chimera-worker", WORKER_IMAGE, "Dockerfile.worker"),
     ] {
         let source = workspace::bin(binary);
-        let stamp = binary_stamp(&source)?;
+        // The binary and the Dockerfile: a change of either rebuilds the image.
+        let stamp = format!(
+            "{}-{}",
+            binary_stamp(&source)?,
+            chimera_shared::state::fingerprint(&[workspace::root().join(dockerfile)])
+        );
         if !force && image_stamp(image).as_deref() == Some(stamp.as_str()) {
             continue;
         }
         let context = staging.join(binary);
         let _ = std::fs::remove_dir_all(&context);
         std::fs::create_dir_all(context.join("chimera-logs")).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(context.join("chimera-state")).map_err(|e| e.to_string())?;
         let staged = context.join(binary);
         std::fs::copy(&source, &staged).map_err(|e| format!("{}: {e}", source.display()))?;
         // Symbols are not needed at run time; stripping keeps the image well under 40 MB.
@@ -171,8 +177,20 @@ pub fn up(exp: &Experiment, no_build: bool) -> Result<Duration, String> {
     build_images(false)?;
     write_compose(exp, exp.dir.join(PROMETHEUS_CONFIG).exists())?;
     let started = Instant::now();
-    run_ok(compose(&exp.dir)?.args(["up", "-d", "--remove-orphans"]))?;
-    wait_healthy(&exp.dir, Duration::from_secs(60))?;
+    let result = run_ok(compose(&exp.dir)?.args(["up", "-d", "--remove-orphans"]))
+        .and_then(|_| wait_healthy(&exp.dir, Duration::from_secs(60)));
+    if let Err(e) = result {
+        // Half an experiment is worse than none: stop what this `up` started (the log volume
+        // stays, with the failed node's logs).
+        let stopped = down(&exp.dir, false)
+            .err()
+            .map(|d| format!("; stopping it failed too: {d}"));
+        return Err(format!(
+            "{e}\nthe experiment was stopped again{}; read `docker-compose logs` in {} for the cause",
+            stopped.unwrap_or_default(),
+            exp.dir.display()
+        ));
+    }
     Ok(started.elapsed())
 }
 

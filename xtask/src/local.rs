@@ -160,26 +160,44 @@ pub fn up(exp: &Experiment) -> Result<Vec<String>, String> {
         let out = fs::File::create(&out_path).map_err(|e| format!("{}: {e}", out_path.display()))?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
         let binary = workspace::bin(node.binary);
-        let child = Command::new(&binary)
+        let spawned = Command::new(&binary)
             .envs(&node.env)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             // Its own process group: Ctrl-C in the calling shell does not reach it.
             .process_group(0)
-            .spawn()
-            .map_err(|e| {
-                format!(
+            .spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                stop_started(&state, &mut started);
+                return Err(format!(
                     "cannot start {}: {e} (build it with `cargo build --release`)",
                     binary.display()
-                )
-            })?;
+                ));
+            }
+        };
         fs::write(&pid_file, child.id().to_string()).map_err(|e| e.to_string())?;
         fs::write(&print_file, &fp).map_err(|e| e.to_string())?;
         started.push((node, child));
     }
-    wait_healthy(&state, &mut started, Duration::from_secs(30))?;
+    if let Err(e) = wait_healthy(&state, &mut started, Duration::from_secs(30)) {
+        // Half an experiment is worse than none: stop every node this `up` started.
+        stop_started(&state, &mut started);
+        return Err(format!("{e}\nthe nodes this `up` started were stopped again"));
+    }
     Ok(started.into_iter().map(|(n, _)| n.name).collect())
+}
+
+/// Stops the nodes one `up` started and forgets them (their output files stay, to read).
+fn stop_started(state: &Path, started: &mut [(Node, Child)]) {
+    for (node, child) in started.iter_mut() {
+        stop_pid(child.id() as i32);
+        let _ = child.wait();
+        let _ = fs::remove_file(state.join(format!("{}.pid", node.name)));
+        let _ = fs::remove_file(state.join(format!("{}.fingerprint", node.name)));
+    }
 }
 
 fn wait_healthy(state: &Path, started: &mut [(Node, Child)], limit: Duration) -> Result<(), String> {

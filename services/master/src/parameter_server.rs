@@ -44,7 +44,11 @@ pub async fn fit(
         let (round, round_started) = (trainer.next_round(), Instant::now());
         settings.learning_rate = trainer.eta();
         let body = step_body(&trainer, round, &settings)?;
+        people.take_back(pool.list(), round);
         let active = people.active();
+        if (active.len() as u64) < spec.min_workers {
+            return Err(people.too_few(spec.min_workers, round));
+        }
         let calls = pool.call_some(&active, paths::SGD_FIT_STEP, Some(body)).await;
         let gap = straggler_gap(&calls);
         let answers = people.read_answers(&active, calls, Stage::Round(round), |a: FitStepResponse| {
@@ -293,6 +297,8 @@ struct Participant {
     name: String,
     seconds: f64,
     error: Option<(Outcome, String)>,
+    /// Its data sample is in the merged statistics: only such a worker may rejoin a fit.
+    sampled: bool,
 }
 
 impl Participants {
@@ -303,6 +309,7 @@ impl Participants {
                 name: w.name.clone(),
                 seconds: 0.0,
                 error: None,
+                sampled: false,
             })
             .collect();
         Participants { people, logs }
@@ -358,11 +365,50 @@ impl Participants {
                 .map_err(|e| e.to_string())
                 .and_then(&check)
             {
-                Ok(a) => out.push((i, a)),
+                Ok(a) => {
+                    p.sampled |= matches!(stage, Stage::Sample);
+                    out.push((i, a));
+                }
                 Err(e) => p.error = Some((Outcome::Error, format!("unreadable {}: {e}", stage.answer()))),
             }
         }
         Ok(out)
+    }
+
+    /// A worker that dropped out of this fit (it stopped answering) but whose `/healthz`
+    /// answers again rejoins at the current weights: the fit-step body carries everything it
+    /// needs, so a restarted worker catches up within one round.
+    fn take_back(&mut self, workers: &[WorkerRef], round: u64) {
+        for (p, w) in self.people.iter_mut().zip(workers) {
+            if p.sampled && p.error.is_some() && !w.is_down() {
+                p.error = None;
+                self.logs
+                    .status("INFO", &format!("round {round}: worker {} rejoined this fit", p.name));
+            }
+        }
+    }
+
+    /// The 503 when fewer than `min_workers` remain.
+    fn too_few(&self, min_workers: u64, round: u64) -> ApiError {
+        let left: Vec<&str> = self
+            .people
+            .iter()
+            .filter(|p| p.error.is_none())
+            .map(|p| p.name.as_str())
+            .collect();
+        let gone: Vec<String> = self
+            .people
+            .iter()
+            .filter_map(|p| p.error.as_ref().map(|e| format!("{}: {}", p.name, e.1)))
+            .collect();
+        ApiError::new(
+            Code::NoWorkerAvailable,
+            format!(
+                "at round {round} only {} worker(s) {left:?} are left, fewer than min_workers: {min_workers} in chimera_master.yaml; {}",
+                left.len(),
+                gone.join("; ")
+            ),
+        )
     }
 
     fn no_workers(&self, what: &str) -> ApiError {

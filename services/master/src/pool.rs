@@ -7,11 +7,13 @@
 use crate::retry::{self, Attempt};
 use actix_web::web::Bytes;
 use awc::error::{ConnectError, SendRequestError};
+use chimera_shared::api::paths;
 use chimera_shared::api::Outcome;
 use chimera_shared::error::ErrorBody;
 use chimera_shared::logs::{NodeLogs, Side};
 use chimera_shared::{ApiError, Code};
 use futures_util::future::join_all;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +22,12 @@ pub struct CallSettings {
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub max_retries: u32,
+    /// Predict calls wait this long, not `timeout`: a stopped worker must not hold every
+    /// predict for the fit's long timeout (`CHIMERA_WORKERS_PREDICT_TIMEOUT`).
+    pub predict_timeout: Duration,
     pub max_body_bytes: usize,
+    /// Sent as `Authorization: Bearer ...` when the workers ask for it (`CHIMERA_API_TOKEN`).
+    pub token: Option<Arc<str>>,
 }
 
 /// A registered `chimera_worker_call_duration_seconds` series: (endpoint, outcome, handle).
@@ -36,6 +43,9 @@ pub struct WorkerRef {
     pub histograms: Arc<std::sync::Mutex<Vec<CallHistogram>>>,
     /// `http://HOST:PORT`, no trailing slash.
     pub url: String,
+    /// Set when a call got no answer (timeout, refused): the worker is skipped at once until
+    /// the background probe ([`probe_down_workers`]) sees its `/healthz` answer again.
+    pub down: Arc<AtomicBool>,
 }
 
 /// The last call to each worker, by name: what `/v1/chimera/status` shows.
@@ -69,13 +79,43 @@ impl LastCalls {
     }
 }
 
+/// Every second, asks each worker marked down for its `/healthz` (with the connect timeout,
+/// at least half a second) and takes it back when it answers. Runs for the life of the
+/// master's actix system.
+pub async fn probe_down_workers(workers: Arc<Workers>) {
+    let limit = workers.settings.connect_timeout.max(Duration::from_millis(500));
+    let client = awc::Client::builder().timeout(limit).finish();
+    loop {
+        actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+        for w in workers.list.iter().filter(|w| w.is_down()) {
+            let healthy = client
+                .get(format!("{}{}", w.url, paths::HEALTHZ))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if healthy {
+                w.down.store(false, Ordering::SeqCst);
+                workers.logs.status(
+                    "INFO",
+                    &format!("worker {} answers its health check again: taken back", w.name),
+                );
+            }
+        }
+    }
+}
+
 impl WorkerRef {
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::SeqCst)
+    }
+
     pub fn new(name: &str, url: String) -> WorkerRef {
         WorkerRef {
             name: name.to_string(),
             label: name.into(),
             histograms: Arc::default(),
             url,
+            down: Arc::default(),
         }
     }
 
@@ -200,10 +240,7 @@ impl WorkerPool {
     pub async fn probe_health(&self) -> Vec<bool> {
         let limit = self.workers.settings.connect_timeout.max(Duration::from_millis(500));
         join_all(self.workers.list.iter().map(|w| {
-            let req = self
-                .client
-                .get(format!("{}{}", w.url, chimera_shared::api::paths::HEALTHZ))
-                .timeout(limit);
+            let req = self.client.get(format!("{}{}", w.url, paths::HEALTHZ)).timeout(limit);
             async move { req.send().await.is_ok_and(|r| r.status().is_success()) }
         }))
         .await
@@ -218,12 +255,31 @@ impl WorkerPool {
             ..
         } = &*self.workers;
         let url = format!("{}{}", worker.url, path);
+        if worker.is_down() {
+            return CallResult {
+                outcome: Outcome::Error,
+                seconds: 0.0,
+                status: None,
+                body: Bytes::new(),
+                error: Some(format!(
+                    "{url}: skipped: marked down after a call got no answer; it is taken back when its /healthz answers"
+                )),
+            };
+        }
+        let timeout = if path == paths::MODEL_PREDICT {
+            settings.predict_timeout
+        } else {
+            settings.timeout
+        };
         let started = Instant::now();
         let mut tries = 0u32;
         loop {
             tries += 1;
             let attempt_started = Instant::now();
-            let result = once(&self.client, settings, &url, body.clone()).await;
+            let result = once(&self.client, settings, timeout, &url, body.clone()).await;
+            // No answer at all (timeout, refused, reset): skip this worker from now on until
+            // the probe sees it healthy; any answer, even an error, means it is up.
+            worker.down.store(result.is_err(), Ordering::SeqCst);
             let seconds = attempt_started.elapsed().as_secs_f64();
             // The seed logs every worker call's latency, retries included.
             logs.latency(&url, Side::Worker, seconds);
@@ -276,21 +332,25 @@ impl WorkerPool {
 async fn once(
     client: &awc::Client,
     settings: &CallSettings,
+    timeout: Duration,
     url: &str,
     body: Option<Bytes>,
 ) -> Result<(u16, Bytes), (Outcome, String)> {
+    let request = match body {
+        Some(_) => client.post(url).insert_header(("content-type", "application/json")),
+        None => client.get(url),
+    }
+    .timeout(timeout);
+    let request = match &settings.token {
+        Some(token) => request.insert_header(("authorization", format!("Bearer {token}"))),
+        None => request,
+    };
     let sent = match body {
-        Some(body) => {
-            client
-                .post(url)
-                .insert_header(("content-type", "application/json"))
-                .send_body(body)
-                .await
-        }
-        None => client.get(url).send().await,
+        Some(body) => request.send_body(body).await,
+        None => request.send().await,
     };
     let mut response = sent.map_err(|e| match e {
-        SendRequestError::Timeout => (Outcome::Timeout, format!("no answer within {:?}", settings.timeout)),
+        SendRequestError::Timeout => (Outcome::Timeout, format!("no answer within {timeout:?}")),
         SendRequestError::Connect(ConnectError::Timeout) => (
             Outcome::Timeout,
             format!("could not connect within {:?}", settings.connect_timeout),

@@ -16,6 +16,11 @@ use chimera_shared::{predict, ApiError, Code};
 use std::future::Future;
 use std::time::Instant;
 
+/// Bodies above this size are parsed on the blocking pool, not on an HTTP thread.
+const INLINE_BYTES: usize = 256 * 1024;
+/// Answers of more rows than this are combined on the blocking pool.
+const INLINE_ROWS: usize = 2_000;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(paths::HEALTHZ, web::get().to(healthz))
         .route(paths::READYZ, web::get().to(readyz))
@@ -81,11 +86,15 @@ fn record_latency(state: &MasterState, req: &HttpRequest, started: Instant) {
         return;
     }
     // The address the client used (its Host header), as the seed logs it.
+    // Sanitized: a client's Host header must not write its own lines into the log.
     let host = req
         .headers()
         .get(actix_web::http::header::HOST)
         .and_then(|h| h.to_str().ok())
-        .unwrap_or("master");
+        .map_or_else(
+            || "master".to_string(),
+            |h| chimera_shared::logs::sanitize(h, 100).replace(' ', "?"),
+        );
     let url = format!("http://{host}{}", req.path());
     state.logs.latency(&url, Side::Master, started.elapsed().as_secs_f64());
 }
@@ -118,7 +127,7 @@ where
 {
     let started = Instant::now();
     require_kind(state, kind, path)?;
-    let body = read_body(body, state.workers.settings.max_body_bytes).await?;
+    let (body, _large) = read_body(req, body, state.body_limits(), &state.large).await?;
     service::check_empty_fit_body(&body)?;
     let Some(fit) = state.fit.begin() else {
         return Err(ApiError::new(
@@ -127,6 +136,10 @@ where
         ));
     };
     metrics::counter!("chimera_fits_started_total").increment(1);
+    // Marked before the work: a master killed mid-fit reports that fit failed when it restarts.
+    // A client that goes away mid-fit drops this handler: the marker is cleared then too.
+    state.persist(true);
+    let _clear = PersistOnDrop(state);
     let result = work().await;
     record_latency(state, req, started);
     let answer = match result {
@@ -137,6 +150,7 @@ where
             Ok(HttpResponse::Ok().json(answer))
         }
         Err(e) => {
+            drop(fit);
             metrics::counter!("chimera_fits_failed_total").increment(1);
             state.logs.status("ERROR", &format!("{kind} fit failed: {}", e.message));
             Err(e)
@@ -144,6 +158,15 @@ where
     };
     state.logs.flush();
     answer
+}
+
+/// Writes the master's state when a fit's handler ends, however it ends.
+struct PersistOnDrop<'a>(&'a MasterState);
+
+impl Drop for PersistOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.persist(false);
+    }
 }
 
 async fn aggregation_fit(
@@ -246,12 +269,20 @@ async fn aggregation_predict(
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     require_kind(&state, "aggregation", paths::AGGREGATION_PREDICT)?;
-    let body = read_body(body, state.workers.settings.max_body_bytes).await?;
+    let (body, _large) = read_body(&req, body, state.body_limits(), &state.large).await?;
     // Check the shape here, so malformed JSON, bad columns or no rows never fan out; the
-    // numbers are parsed (and any bad one named) by the workers, once each.
-    let shape: PredictShape = parse_json(&body)?;
-    predict::check_columns(&shape.columns)?;
-    predict::check_not_empty(shape.rows.0)?;
+    // numbers are parsed (and any bad one named) by the workers, once each. A large body is
+    // looked at on the blocking pool, never on an HTTP thread.
+    let max_columns = state.limits.max_columns;
+    let shape_of = body.clone();
+    let shape: PredictShape = service::off_thread_if(body.len() > INLINE_BYTES, move || {
+        let shape: PredictShape = parse_json(&shape_of)?;
+        predict::check_column_count(shape.columns.len(), max_columns)?;
+        predict::check_columns(&shape.columns)?;
+        predict::check_not_empty(shape.rows.0)?;
+        Ok(shape)
+    })
+    .await?;
     if !state.has_model() {
         return Err(ApiError::new(
             Code::NotFitted,
@@ -288,7 +319,11 @@ async fn aggregation_predict(
     let task = state
         .task
         .ok_or_else(|| ApiError::internal("an aggregation master without model workers"))?;
-    let combined = aggregate::combine(task, n_rows, answers, &mut failed);
+    let (combined, failed) = service::off_thread_if(n_rows > INLINE_ROWS, move || {
+        let combined = aggregate::combine(task, n_rows, answers, &mut failed);
+        Ok((combined, failed))
+    })
+    .await?;
     record_latency(&state, &req, started);
     match combined {
         Some(mut answer) => {
@@ -311,8 +346,7 @@ async fn parameter_server_predict(
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     require_kind(&state, "parameter-server", paths::PARAMETER_SERVER_PREDICT)?;
-    let body = read_body(body, state.workers.settings.max_body_bytes).await?;
-    let request: PredictBody = parse_json(&body)?;
+    let (body, _large) = read_body(&req, body, state.body_limits(), &state.large).await?;
     let Some(model) = state.linear_model() else {
         return Err(ApiError::new(
             Code::NotFitted,
@@ -322,7 +356,13 @@ async fn parameter_server_predict(
             ),
         ));
     };
-    let answer = model.predict(&request)?;
+    let max_columns = state.limits.max_columns;
+    let answer = service::off_thread_if(body.len() > INLINE_BYTES, move || {
+        let request: PredictBody = parse_json(&body)?;
+        predict::check_column_count(request.columns.len(), max_columns)?;
+        model.predict(&request)
+    })
+    .await?;
     record_latency(&state, &req, started);
     Ok(HttpResponse::Ok().json(answer))
 }

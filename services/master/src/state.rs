@@ -2,11 +2,29 @@
 //! Every HTTP thread shares one [`MasterState`]; nothing here knows about HTTP.
 
 use crate::pool::Workers;
+use chimera_shared::config::env::{Auth, Limits};
 use chimera_shared::config::{MasterSpec, TaskKind};
 use chimera_shared::fit_lock::{FitLock, FitState};
 use chimera_shared::logs::NodeLogs;
+use chimera_shared::service::{BodyLimits, LargeRequests};
 use chimera_shared::sgd::LinearModel;
+use chimera_shared::state::StateDir;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+/// The master's file in its state directory.
+pub const SAVED_FILE: &str = "master.yaml";
+
+/// What the master keeps across restarts.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Saved {
+    /// A fit was running when this was written: found at start, that fit was interrupted.
+    pub fitting: bool,
+    /// A fit has succeeded: an aggregation master's workers hold models (they keep their own).
+    pub fitted_once: bool,
+    /// The parameter server's model.
+    pub model: Option<LinearModel>,
+}
 
 /// Live training progress, for `/v1/chimera/status` and a watching client.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -32,6 +50,14 @@ pub struct MasterState {
     pub progress: Mutex<Progress>,
     /// Metrics middleware and log files on (`CHIMERA_TELEMETRY`).
     pub telemetry: bool,
+    /// What one request may cost (`CHIMERA_CLIENT_TIMEOUT`, `CHIMERA_MAX_COLUMNS`, ...).
+    pub limits: Limits,
+    /// The large requests in progress, against `CHIMERA_MAX_LARGE_REQUESTS`.
+    pub large: LargeRequests,
+    /// `CHIMERA_API_TOKEN`: asked of fit (and of predict with `CHIMERA_API_TOKEN_PREDICT=1`).
+    pub auth: Auth,
+    /// Where [`Saved`] is kept.
+    pub saved: StateDir,
 }
 
 impl MasterState {
@@ -57,6 +83,30 @@ impl MasterState {
 
     pub fn linear_model(&self) -> Option<Arc<LinearModel>> {
         self.model.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// A client's body: at most `CHIMERA_MAX_BODY_BYTES`, sent within `CHIMERA_CLIENT_TIMEOUT`.
+    pub fn body_limits(&self) -> BodyLimits {
+        BodyLimits {
+            max_bytes: self.workers.settings.max_body_bytes,
+            timeout: Duration::from_secs_f64(self.limits.client_timeout),
+        }
+    }
+
+    /// Writes what must survive a restart; `fitting` marks a fit in progress. A failure is
+    /// logged, never fatal: the node keeps serving from memory.
+    pub fn persist(&self, fitting: bool) {
+        let saved = Saved {
+            fitting,
+            fitted_once: self.has_model(),
+            model: self.linear_model().map(|m| (*m).clone()),
+        };
+        if let Err(e) = self.saved.save(SAVED_FILE, &saved) {
+            self.logs.status(
+                "ERROR",
+                &format!("cannot save the master's state in {}: {e}", self.saved.dir().display()),
+            );
+        }
     }
 
     pub fn set_linear_model(&self, model: LinearModel) {

@@ -4,12 +4,13 @@ use crate::ml;
 use crate::state::WorkerState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chimera_shared::api::{paths, FitResponse, FitStepRequest, PredictBody};
-use chimera_shared::config::WorkerKind;
+use chimera_shared::config::{SgdMode, WorkerKind};
 use chimera_shared::service::{self, parse_json, read_body};
 use chimera_shared::{predict, ApiError, Code};
 use ndarray::Array2;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,8 +43,12 @@ pub async fn straggler_delay(
     next.call(req).await
 }
 
-async fn model_fit(state: web::Data<WorkerState>, body: web::Payload) -> Result<HttpResponse, ApiError> {
-    let body = read_body(body, state.max_body_bytes).await?;
+async fn model_fit(
+    req: HttpRequest,
+    state: web::Data<WorkerState>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (body, _large) = read_body(&req, body, state.body_limits(), &state.large).await?;
     service::check_empty_fit_body(&body)?;
     let WorkerKind::Model {
         estimator,
@@ -76,7 +81,15 @@ async fn model_fit(state: web::Data<WorkerState>, body: web::Payload) -> Result<
     let fitted = web::block(move || {
         let weights = ml::sample_weights(worker.data.n_rows(), bootstrap, random_state, &worker.name);
         let distinct = weights.iter().filter(|&&w| w > 0.0).count();
-        ml::fit(&estimator, &worker.data, &weights).map(|m| (m, distinct))
+        let model = ml::fit(&estimator, &worker.data, &weights)?;
+        // Kept before it is served: after a crash, a restart serves this very model.
+        if let Err(e) = worker.saved.save(crate::state::MODEL_FILE, &model) {
+            worker.logs.status(
+                "ERROR",
+                &format!("cannot save the model in {}: {e}", worker.saved.dir().display()),
+            );
+        }
+        Ok::<_, ml::FitError>((model, distinct))
     })
     .await
     .map_err(|e| ApiError::internal(format!("the fit thread failed: {e}")))?;
@@ -108,22 +121,22 @@ async fn model_fit(state: web::Data<WorkerState>, body: web::Payload) -> Result<
 /// not hold up the HTTP thread (health checks, other predicts).
 const INLINE_PREDICT_BYTES: usize = 256 * 1024;
 
-async fn model_predict(state: web::Data<WorkerState>, body: web::Payload) -> Result<HttpResponse, ApiError> {
-    let body = read_body(body, state.max_body_bytes).await?;
-    let answer = if body.len() <= INLINE_PREDICT_BYTES {
-        predict_json(&state, &body)?
-    } else {
-        let worker = state.clone();
-        web::block(move || predict_json(&worker, &body))
-            .await
-            .map_err(|e| ApiError::internal(format!("the predict thread failed: {e}")))??
-    };
+async fn model_predict(
+    req: HttpRequest,
+    state: web::Data<WorkerState>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (body, _large) = read_body(&req, body, state.body_limits(), &state.large).await?;
+    let worker = state.clone();
+    let answer =
+        service::off_thread_if(body.len() > INLINE_PREDICT_BYTES, move || predict_json(&worker, &body)).await?;
     Ok(HttpResponse::Ok().content_type("application/json").body(answer))
 }
 
 /// Parse, check, align, predict, answer: the whole predict, as JSON bytes.
 fn predict_json(state: &WorkerState, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let request: PredictBody = parse_json(body)?;
+    predict::check_column_count(request.columns.len(), state.limits.max_columns)?;
     let columns = predict::check_columns(&request.columns)?;
     predict::check_rows(&request.rows, &columns)?;
     let Some(model) = state.model() else {
@@ -164,10 +177,25 @@ async fn sgd_data_sample(state: web::Data<WorkerState>) -> Result<HttpResponse, 
 /// Shards up to this many cells step on the HTTP thread: a blocking-pool hop costs more.
 const INLINE_STEP_CELLS: usize = 200_000;
 
-async fn sgd_fit_step(state: web::Data<WorkerState>, body: web::Payload) -> Result<HttpResponse, ApiError> {
+/// Sets the flag when dropped: the handler ends (answered, or dropped because the caller
+/// went away), so work still running for it on the blocking pool stops.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+async fn sgd_fit_step(
+    req: HttpRequest,
+    state: web::Data<WorkerState>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     require_sgd(&state)?;
-    let body = read_body(body, state.max_body_bytes).await?;
+    let (body, _large) = read_body(&req, body, state.body_limits(), &state.large).await?;
     let request: FitStepRequest = parse_json(&body)?;
+    crate::sgd::check_settings(&state.data, &request.settings)?;
     let cached = state
         .sgd_prepared
         .lock()
@@ -184,13 +212,22 @@ async fn sgd_fit_step(state: web::Data<WorkerState>, body: web::Payload) -> Resu
             p
         }
     };
-    let answer = if prepared.x.len() <= INLINE_STEP_CELLS {
-        crate::sgd::fit_step(&prepared, &request, &state.name)?
-    } else {
-        let worker = state.clone();
-        web::block(move || crate::sgd::fit_step(&prepared, &request, &worker.name))
-            .await
-            .map_err(|e| ApiError::internal(format!("the step thread failed: {e}")))??
+    let work = crate::sgd::Work {
+        deadline: Instant::now() + state.work_timeout,
+        cancelled: Arc::new(AtomicBool::new(false)),
     };
+    let _cancel = CancelOnDrop(work.cancelled.clone());
+    // One pass over a small shard is cheaper inline than a hop to the blocking pool; local
+    // epochs multiply the work, so they count.
+    let passes = match request.settings.mode {
+        SgdMode::Gradient => 1,
+        SgdMode::ModelAveraging => request.settings.local_epochs as usize,
+    };
+    let heavy = prepared.x.len().saturating_mul(passes) > INLINE_STEP_CELLS;
+    let worker = state.clone();
+    let answer = service::off_thread_if(heavy, move || {
+        crate::sgd::fit_step(&prepared, &request, &worker.name, &work)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(answer))
 }

@@ -3,7 +3,7 @@
 
 use crate::data::{Dataset, Target};
 use chimera_shared::api::{DataSample, FitStepRequest, FitStepResponse, Label, SgdSettings, YCell};
-use chimera_shared::config::SgdMode;
+use chimera_shared::config::{Loss, SgdMode};
 use chimera_shared::sgd::{self, ColumnStats, LossSpec, PenaltySpec, Targets};
 use chimera_shared::{ApiError, Code};
 use ndarray::{Array1, Array2};
@@ -92,7 +92,74 @@ impl PrepKey {
     }
 }
 
+/// The settings a fit-step carries, checked as carefully as a spec file: a worker's port can
+/// be reached by anyone on the host, not only by its master.
+pub fn check_settings(data: &Dataset, s: &SgdSettings) -> Result<(), ApiError> {
+    let bad = |what: String| Err(ApiError::new(Code::InvalidRequest, format!("settings.{what}")));
+    if s.batch_size == Some(0) {
+        return bad("batch_size must be >= 1 (omit it for the whole shard)".into());
+    }
+    if !(1..=sgd::MAX_LOCAL_EPOCHS).contains(&s.local_epochs) {
+        return bad(format!("local_epochs must be from 1 to {}", sgd::MAX_LOCAL_EPOCHS));
+    }
+    if !(s.learning_rate.is_finite() && s.learning_rate > 0.0) {
+        return bad("learning_rate must be a finite number > 0".into());
+    }
+    if !(s.alpha.is_finite() && s.alpha >= 0.0) {
+        return bad("alpha must be a finite number >= 0".into());
+    }
+    if !(0.0..=1.0).contains(&s.l1_ratio) {
+        return bad("l1_ratio must be from 0 to 1".into());
+    }
+    if !(s.huber_delta.is_finite() && s.huber_delta > 0.0) {
+        return bad("huber_delta must be a finite number > 0".into());
+    }
+    let fits = matches!(
+        (&data.target, s.loss),
+        (Target::Regression(_), Loss::SquaredError | Loss::Huber)
+            | (Target::Classification { .. }, Loss::LogLoss | Loss::Hinge)
+    );
+    if !fits {
+        return bad(format!(
+            "loss {:?} does not fit this worker's task ({}): regression takes squared_error or huber, classification log_loss or hinge",
+            s.loss,
+            match data.target {
+                Target::Regression(_) => "regression",
+                Target::Classification { .. } => "classification",
+            }
+        ));
+    }
+    Ok(())
+}
+
+/// Worker-side work's limits: it stops at the deadline (the master has given up by then) or
+/// as soon as the caller has gone (the handler was dropped).
+#[derive(Debug, Clone)]
+pub struct Work {
+    pub deadline: std::time::Instant,
+    pub cancelled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Work {
+    fn check(&self, worker: &str) -> Result<(), ApiError> {
+        if self.cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(ApiError::new(
+                Code::DeadlineExceeded,
+                format!("worker {worker}: the caller went away; the step was stopped"),
+            ));
+        }
+        if std::time::Instant::now() > self.deadline {
+            return Err(ApiError::new(
+                Code::DeadlineExceeded,
+                format!("worker {worker}: the step passed its deadline (CHIMERA_WORKERS_ENDPOINTS_TIMEOUT) and was stopped; ask for fewer local_epochs or larger batches"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 pub fn prepare(data: &Dataset, settings: &SgdSettings, worker: &str) -> Result<Prepared, ApiError> {
+    check_settings(data, settings)?;
     let mismatch = || {
         ApiError::new(
             Code::ColumnsMismatch,
@@ -182,8 +249,17 @@ fn rng(random_state: u64, worker: &str, round: u64, epoch: u64) -> StdRng {
 }
 
 /// One round of work for the parameter server.
-pub fn fit_step(p: &Prepared, req: &FitStepRequest, worker: &str) -> Result<FitStepResponse, ApiError> {
+pub fn fit_step(p: &Prepared, req: &FitStepRequest, worker: &str, work: &Work) -> Result<FitStepResponse, ApiError> {
     let s = &req.settings;
+    if s.batch_size == Some(0) || !(1..=sgd::MAX_LOCAL_EPOCHS).contains(&s.local_epochs) {
+        return Err(ApiError::new(
+            Code::InvalidRequest,
+            format!(
+                "settings.batch_size must be >= 1 and settings.local_epochs from 1 to {}",
+                sgd::MAX_LOCAL_EPOCHS
+            ),
+        ));
+    }
     let d = p.x.ncols();
     let o = sgd::n_outputs(s.loss, p.n_classes);
     let mut w = sgd::weights_from_rows(&req.weights, d)
@@ -250,13 +326,19 @@ pub fn fit_step(p: &Prepared, req: &FitStepRequest, worker: &str) -> Result<FitS
             };
             match batch {
                 // Full batch: one step per local epoch.
-                None => (0..s.local_epochs).for_each(|_| step(None, &mut w, &mut b)),
+                None => {
+                    for _ in 0..s.local_epochs {
+                        work.check(worker)?;
+                        step(None, &mut w, &mut b);
+                    }
+                }
                 // Mini-batches: each epoch a seeded shuffle, then a step per batch.
                 Some(bs) => {
                     let mut order: Vec<usize> = (0..n).collect();
                     for epoch in 0..s.local_epochs {
                         order.shuffle(&mut rng(s.random_state, worker, req.round, epoch + 1));
-                        for chunk in order.chunks(bs) {
+                        for chunk in order.chunks(bs.max(1)) {
+                            work.check(worker)?;
                             let mut rows = chunk.to_vec();
                             rows.sort_unstable();
                             step(Some(&rows), &mut w, &mut b);

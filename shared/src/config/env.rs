@@ -26,14 +26,23 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "CHIMERA_WORKERS_ENDPOINTS_TIMEOUT",
     // Ours.
     "CHIMERA_WORKERS_CONNECT_TIMEOUT",
+    "CHIMERA_WORKERS_PREDICT_TIMEOUT",
     "CHIMERA_WORKERS_URLS",
     "CHIMERA_MASTER_PORT",
     "CHIMERA_MASTER_HOST",
     "CHIMERA_MAX_BODY_BYTES",
     "CHIMERA_LOG_DIR",
+    "CHIMERA_STATE_DIR",
     "CHIMERA_LOG_FORMAT",
     "CHIMERA_LOG_LEVEL",
     "CHIMERA_TELEMETRY",
+    "CHIMERA_CLIENT_TIMEOUT",
+    "CHIMERA_MAX_COLUMNS",
+    "CHIMERA_MAX_LARGE_REQUESTS",
+    "CHIMERA_LOG_MAX_BYTES",
+    "CHIMERA_LOG_FILES",
+    "CHIMERA_API_TOKEN",
+    "CHIMERA_API_TOKEN_PREDICT",
     // Set per process by `cargo xtask up` or the compose file, not usually by people.
     "CHIMERA_EXPERIMENT_DIR",
     "CHIMERA_NODE_NAME",
@@ -147,16 +156,49 @@ pub struct EnvConfig {
     pub timeout: f64,
     /// Seconds to open a connection to a worker: a dead address costs this, not `timeout`.
     pub connect_timeout: f64,
+    /// Seconds for a master -> worker predict (default: `timeout`, at most 30).
+    pub predict_timeout: f64,
     /// Explicit worker base URLs (local processes); else `http://PREFIX.(i+2):WORKERS_PORT`.
     pub workers_urls: Option<Vec<String>>,
     pub master_port: u16,
     pub master_host: IpAddr,
     pub max_body_bytes: usize,
     pub log_dir: Option<PathBuf>,
+    /// Where nodes keep their fitted models (`CHIMERA_STATE_DIR`; default `EXP/.chimera/state`).
+    pub state_dir: Option<PathBuf>,
     pub log_format: LogFormat,
     pub log_level: String,
     /// Metrics and the two log files (`CHIMERA_TELEMETRY=off` turns both off, to measure them).
     pub telemetry: bool,
+    /// What one request may cost a node.
+    pub limits: Limits,
+    /// When the two logs rotate.
+    pub log_rotation: crate::logs::Rotation,
+    /// Who may call: `CHIMERA_API_TOKEN` and `CHIMERA_API_TOKEN_PREDICT`.
+    pub auth: Auth,
+}
+
+/// What one request may cost a node, so that no client can hang it or exhaust its memory.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Seconds a client has to send its headers, and then its whole body (`CHIMERA_CLIENT_TIMEOUT`).
+    pub client_timeout: f64,
+    /// Columns a predict request may name (`CHIMERA_MAX_COLUMNS`).
+    pub max_columns: usize,
+    /// Large bodies (over [`LARGE_BODY_BYTES`]) a node handles at once; more wait for a 503
+    /// with `Retry-After` (`CHIMERA_MAX_LARGE_REQUESTS`).
+    pub max_large_requests: usize,
+}
+
+/// A body above this size counts against `CHIMERA_MAX_LARGE_REQUESTS`.
+pub const LARGE_BODY_BYTES: usize = 1 << 20;
+
+/// The bearer token workers (always) and the master's fit (and, if asked, predict) require.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Auth {
+    pub token: Option<String>,
+    /// The master's predict asks for the token too (`CHIMERA_API_TOKEN_PREDICT=1`).
+    pub predict: bool,
 }
 
 impl EnvConfig {
@@ -224,6 +266,7 @@ impl EnvConfig {
         let workers_port = int_var(src, "CHIMERA_WORKERS_PORT", 80, 1, 65535)? as u16;
         let max_retries = int_var(src, "CHIMERA_WORKERS_ENDPOINTS_MAX_RETRIES", 0, 0, 100)? as u32;
         let timeout = seconds_var(src, "CHIMERA_WORKERS_ENDPOINTS_TIMEOUT", 100.0)?;
+        let predict_timeout = seconds_var(src, "CHIMERA_WORKERS_PREDICT_TIMEOUT", timeout.min(30.0))?;
         let connect_timeout = seconds_var(src, "CHIMERA_WORKERS_CONNECT_TIMEOUT", 1.0)?;
         let workers_urls = match list_var::<String>(src, "CHIMERA_WORKERS_URLS", "URLs")? {
             None => None,
@@ -253,6 +296,10 @@ impl EnvConfig {
         let master_host = ip_var(src, "CHIMERA_MASTER_HOST", "127.0.0.1")?;
         let max_body_bytes = int_var(src, "CHIMERA_MAX_BODY_BYTES", 256 << 20, 1024, 1 << 34)? as usize;
         let log_dir = src.get("CHIMERA_LOG_DIR").filter(|s| !s.is_empty()).map(PathBuf::from);
+        let state_dir = src
+            .get("CHIMERA_STATE_DIR")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from);
         let log_format = match src.get("CHIMERA_LOG_FORMAT").unwrap_or("text") {
             "text" | "" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -276,6 +323,16 @@ impl EnvConfig {
                 ))
             }
         };
+        let limits = Limits {
+            client_timeout: seconds_var(src, "CHIMERA_CLIENT_TIMEOUT", 30.0)?,
+            max_columns: int_var(src, "CHIMERA_MAX_COLUMNS", 10_000, 1, 1_000_000)? as usize,
+            max_large_requests: int_var(src, "CHIMERA_MAX_LARGE_REQUESTS", 2, 1, 1024)? as usize,
+        };
+        let log_rotation = crate::logs::Rotation {
+            max_bytes: int_var(src, "CHIMERA_LOG_MAX_BYTES", 32 << 20, 4096, 1 << 40)? as u64,
+            keep: int_var(src, "CHIMERA_LOG_FILES", 3, 0, 100)? as u32,
+        };
+        let auth = auth(src)?;
         Ok((
             EnvConfig {
                 network_name,
@@ -289,14 +346,19 @@ impl EnvConfig {
                 max_retries,
                 timeout,
                 connect_timeout,
+                predict_timeout,
                 workers_urls,
                 master_port,
                 master_host,
                 max_body_bytes,
                 log_dir,
+                state_dir,
                 log_format,
                 log_level,
                 telemetry,
+                limits,
+                log_rotation,
+                auth,
             },
             warnings,
         ))
@@ -320,6 +382,43 @@ impl EnvConfig {
     pub fn master_ip(&self) -> String {
         self.worker_ip(self.workers.len())
     }
+}
+
+/// `CHIMERA_API_TOKEN`: empty means none; otherwise at least 16 visible ASCII characters
+/// (it travels in an HTTP header). `CHIMERA_API_TOKEN_PREDICT=1` needs a token.
+fn auth(src: &EnvSource) -> Result<Auth, ConfigError> {
+    let token = src.get("CHIMERA_API_TOKEN").map(str::trim).filter(|t| !t.is_empty());
+    if let Some(t) = token {
+        if t.len() < 16 || !t.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(ConfigError::variable(
+                "CHIMERA_API_TOKEN",
+                "(hidden)",
+                "must be at least 16 visible ASCII characters, no spaces (e.g. the output of `openssl rand -hex 32`)",
+            ));
+        }
+    }
+    let predict = match src.get("CHIMERA_API_TOKEN_PREDICT").unwrap_or("0").trim() {
+        "0" | "" => false,
+        "1" => true,
+        other => {
+            return Err(ConfigError::variable(
+                "CHIMERA_API_TOKEN_PREDICT",
+                other,
+                "must be 0 or 1",
+            ))
+        }
+    };
+    if predict && token.is_none() {
+        return Err(ConfigError::variable(
+            "CHIMERA_API_TOKEN_PREDICT",
+            "1",
+            "needs CHIMERA_API_TOKEN to be set: predict cannot ask for a token that does not exist",
+        ));
+    }
+    Ok(Auth {
+        token: token.map(str::to_string),
+        predict,
+    })
 }
 
 #[cfg(test)]

@@ -127,6 +127,17 @@ impl Experiment {
                 }
             }
             MasterSpec::ParameterServer(ps) => {
+                if ps.min_workers > self.workers.len() as u64 {
+                    return Err(ConfigError::key(
+                        MASTER_FILE,
+                        "min_workers",
+                        ps.min_workers.to_string(),
+                        format!(
+                            "must be at most the number of workers in CHIMERA_WORKERS_NODES_NAMES ({})",
+                            self.workers.len()
+                        ),
+                    ));
+                }
                 for (name, w) in &self.workers {
                     let file = format!("{WORKERS_DIR}/{name}.yaml");
                     match &w.kind {
@@ -165,6 +176,28 @@ impl Experiment {
     }
 
     /// `<log dir>/<node>/`: `CHIMERA_LOG_DIR`, or `EXP/logs`.
+    /// Where `node` keeps what must survive a restart (its fitted model).
+    pub fn state_dir(&self, node: &str) -> PathBuf {
+        self.env
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| self.dir.join(".chimera").join("state"))
+            .join(node)
+    }
+
+    /// The files a node's fitted state depends on: the spec files and the training data of
+    /// `workers` (a worker's own, or every worker's for the master).
+    pub fn input_files<'a>(&self, workers: impl IntoIterator<Item = &'a str>) -> Vec<PathBuf> {
+        let mut files = vec![self.dir.join(MASTER_FILE)];
+        for name in workers {
+            files.push(self.dir.join(WORKERS_DIR).join(format!("{name}.yaml")));
+            let data = self.data_dir(name);
+            files.push(data.join("X_train.csv"));
+            files.push(data.join("y_train.csv"));
+        }
+        files
+    }
+
     pub fn log_dir(&self, node: &str) -> PathBuf {
         self.env
             .log_dir

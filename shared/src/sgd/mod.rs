@@ -29,6 +29,10 @@ pub enum Targets<'a> {
     },
 }
 
+/// The most local epochs a model-averaging round may ask of a worker: the spec refuses more,
+/// and so does every worker, whoever sends the request.
+pub const MAX_LOCAL_EPOCHS: u64 = 1000;
+
 /// How many outputs a model of this loss has.
 pub fn n_outputs(loss: Loss, n_classes: usize) -> usize {
     match loss {

@@ -9,7 +9,7 @@ use crate::predict;
 use ndarray::{Array1, Array2};
 
 /// A trained linear model, ready to predict from raw features.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LinearModel {
     pub model_type: ModelType,
     pub loss: Loss,

@@ -14,8 +14,9 @@ use ndarray::{Array1, Array2, ArrayView2, Axis};
 use rand08::{rngs::StdRng, Rng, SeedableRng};
 use tree::{Targets, Tree, TreeParams};
 
-/// A trained model of any supported kind.
-#[derive(Debug)]
+/// A trained model of any supported kind. Serializable: a worker keeps its fitted model in its
+/// state directory, so a restart serves the same predictions.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub enum Model {
     Tree(Tree),
     Linear(linfa_linear::FittedLinearRegression<f64>),

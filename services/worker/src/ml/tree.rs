@@ -49,7 +49,7 @@ impl Targets<'_> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 enum Node {
     Split {
         feature: usize,
@@ -61,7 +61,7 @@ enum Node {
     Leaf { value: usize },
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Tree {
     nodes: Vec<Node>,
     values: Vec<f64>,

@@ -101,6 +101,9 @@ pub struct ParameterServerSpec {
     pub mode: SgdMode,
     #[serde(default = "d_local_epochs")]
     pub local_epochs: u64,
+    /// A fit fails (503) when fewer workers than this are left in it.
+    #[serde(default = "d_min_workers")]
+    pub min_workers: u64,
     #[serde(default = "d_true")]
     pub standardize: bool,
     /// scikit-learn's huber `epsilon`, renamed because `epsilon` is the seed's stop rule.
@@ -137,6 +140,9 @@ fn d_n_iter_no_change() -> u64 {
 }
 fn d_mode() -> SgdMode {
     SgdMode::Gradient
+}
+fn d_min_workers() -> u64 {
+    1
 }
 fn d_local_epochs() -> u64 {
     1
@@ -204,8 +210,15 @@ impl ParameterServerSpec {
                 "must be an integer >= 1, or omitted for the whole shard",
             );
         }
-        if self.local_epochs < 1 {
-            return key("local_epochs", &self.local_epochs, "must be an integer >= 1");
+        if self.min_workers < 1 {
+            return key("min_workers", &self.min_workers, "must be an integer >= 1");
+        }
+        if !(1..=crate::sgd::MAX_LOCAL_EPOCHS).contains(&self.local_epochs) {
+            return key(
+                "local_epochs",
+                &self.local_epochs,
+                &format!("must be an integer from 1 to {}", crate::sgd::MAX_LOCAL_EPOCHS),
+            );
         }
         if !(self.huber_delta > 0.0 && self.huber_delta.is_finite()) {
             return key("huber_delta", &self.huber_delta, "must be a number > 0");

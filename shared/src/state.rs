@@ -1,0 +1,126 @@
+//! What a node keeps across restarts, `kill -9` included: its fitted model, in a state
+//! directory (`CHIMERA_STATE_DIR/<node>/`, by default `EXP/.chimera/state/<node>/`; a named
+//! volume under Docker).
+//!
+//! A file is written whole or not at all: to a temporary file in the same folder, synced,
+//! then renamed over the old one, so a crash in the middle leaves the previous state. Each file
+//! records a fingerprint of the inputs the state was made from (spec files, data); a node that
+//! starts with other inputs ignores a stale state rather than serving a model of other data.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A saved state, tied to the inputs it was made from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Saved<T> {
+    /// The format; a file of another version is ignored.
+    version: u32,
+    /// [`crate::hash::Fnv`] of the inputs (see [`fingerprint`]).
+    inputs: String,
+    state: T,
+}
+
+const VERSION: u32 = 1;
+
+/// One node's state folder.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    dir: PathBuf,
+    inputs: String,
+}
+
+impl StateDir {
+    /// `dir` is the node's folder; `inputs` the fingerprint of what its state depends on.
+    pub fn new(dir: PathBuf, inputs: String) -> StateDir {
+        StateDir { dir, inputs }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes `name` atomically (temporary file, sync, rename).
+    pub fn save<T: Serialize>(&self, name: &str, state: &T) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let saved = Saved {
+            version: VERSION,
+            inputs: self.inputs.clone(),
+            state,
+        };
+        // YAML, not JSON: serde_yaml reads floats back bit for bit (serde_json's fast float
+        // parser may be a unit in the last place off), so a restart predicts identically.
+        let bytes = serde_yaml::to_string(&saved)
+            .map_err(std::io::Error::other)?
+            .into_bytes();
+        let path = self.dir.join(name);
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+        }
+        std::fs::rename(&tmp, &path)?;
+        // The rename itself is durable once the folder is synced.
+        if let Ok(folder) = std::fs::File::open(&self.dir) {
+            let _ = folder.sync_all();
+        }
+        Ok(())
+    }
+
+    /// Reads `name`: `Ok(None)` when there is none, or it was made from other inputs or by
+    /// another format (the reason is in the `Err` only when the file cannot be read at all).
+    pub fn load<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, String> {
+        let path = self.dir.join(name);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let saved: Saved<T> = match serde_yaml::from_slice(&bytes) {
+            Ok(s) => s,
+            Err(e) => return Err(format!("{}: unreadable ({e}); it is ignored", path.display())),
+        };
+        Ok((saved.version == VERSION && saved.inputs == self.inputs).then_some(saved.state))
+    }
+}
+
+/// The fingerprint of a node's inputs: the bytes of each file (a missing one counts as empty).
+pub fn fingerprint(files: &[PathBuf]) -> String {
+    let mut h = crate::hash::Fnv::new();
+    for f in files {
+        h.eat(f.to_string_lossy().as_bytes());
+        h.eat(&std::fs::read(f).unwrap_or_default());
+        h.eat(&[0]);
+    }
+    format!("{:016x}", h.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_is_read_back_only_for_the_same_inputs() {
+        let dir = std::env::temp_dir().join(format!("chimera-state-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let state = StateDir::new(dir.join("w1"), "abc".into());
+        assert_eq!(state.load::<Vec<f64>>("model.yaml").unwrap(), None);
+        state.save("model.yaml", &vec![1.5, 2.5, 0.1 + 0.2]).unwrap();
+        assert_eq!(
+            state.load::<Vec<f64>>("model.yaml").unwrap(),
+            Some(vec![1.5, 2.5, 0.1 + 0.2])
+        );
+        let other = StateDir::new(dir.join("w1"), "def".into());
+        assert_eq!(other.load::<Vec<f64>>("model.yaml").unwrap(), None, "other inputs");
+        std::fs::write(dir.join("w1/model.yaml"), b"{half").unwrap();
+        assert!(
+            state.load::<Vec<f64>>("model.yaml").is_err(),
+            "a torn file is not trusted"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir.join("w1")).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file is left");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
