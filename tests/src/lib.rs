@@ -314,3 +314,15 @@ pub fn test_split(dir: &TempDir) -> (chimera_shared::api::PredictRequest, Vec<St
         y.column(0),
     )
 }
+
+/// Makes a copy of `sgd-regression` fit slowly enough to be interrupted: `rounds` rounds, with
+/// worker-1 a straggler of 2 ms per step.
+pub fn slow_sgd_fit(dir: &TempDir, rounds: u64) {
+    let master = std::fs::read_to_string(dir.path().join("chimera_master.yaml")).expect("spec");
+    dir.write(
+        "chimera_master.yaml",
+        &master.replace("max_iter: 200", &format!("max_iter: {rounds}")),
+    );
+    let w1 = std::fs::read_to_string(dir.path().join("chimera_workers/worker-1.yaml")).expect("spec");
+    dir.write("chimera_workers/worker-1.yaml", &format!("{w1}\ndelay_ms: 2\n"));
+}

@@ -183,3 +183,56 @@ fn two_experiments_run_side_by_side() {
         "the changed worker is recreated"
     );
 }
+
+/// `docker kill` in the middle of a long parameter-server fit: the worker comes back and
+/// rejoins, and a killed master serves the same model from its state volume.
+#[test]
+fn containers_killed_mid_fit_rejoin_and_a_killed_master_keeps_its_model() {
+    if !docker_or_skip("containers_killed_mid_fit_rejoin_and_a_killed_master_keeps_its_model") {
+        return;
+    }
+    let _one = DOCKER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = TempDir::copy_of("sgd-regression");
+    let p = free_ports(3);
+    dir.write(
+        ".env",
+        &format!(
+            "CHIMERA_WORKERS_NODES_NAMES='[\"worker-1\", \"worker-2\"]'\n\
+             CHIMERA_WORKERS_MAPPED_PORTS='[{}, {}]'\nCHIMERA_MASTER_PORT={}\n\
+             CHIMERA_NETWORK_NAME=chimera-e2e-{}-44\nCHIMERA_NETWORK_PREFIX=172.31.44\n",
+            p[0],
+            p[1],
+            p[2],
+            std::process::id()
+        ),
+    );
+    // 3,000 rounds of at least 2 ms each: the fit outlives a kill and a restart.
+    chimera_tests::slow_sgd_fit(&dir, 3000);
+    let _down = Down(dir.path());
+    let (ok, out) = xtask(&["up", "--no-build"], dir.path());
+    assert!(ok, "{out}");
+    let client = Client::new(format!("http://127.0.0.1:{}", p[2]), Duration::from_secs(600));
+
+    let fit = {
+        let client = client.clone();
+        std::thread::spawn(move || client.fit("parameter-server"))
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    compose(dir.path(), &["kill", "worker-2"]);
+    compose(dir.path(), &["start", "worker-2"]);
+    let answer = fit.join().unwrap().expect("the fit ends well");
+    assert_eq!(answer.training.as_ref().unwrap().rounds, 3000);
+    let w2 = answer.workers.iter().find(|w| w.name == "worker-2").unwrap();
+    assert_eq!(w2.outcome.as_str(), "ok", "worker-2 rejoined: {w2:?}");
+
+    let req = request(dir.path());
+    let before = client.predict("parameter-server", &req).unwrap();
+    compose(dir.path(), &["kill", "master"]);
+    compose(dir.path(), &["start", "master"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !client.healthy() {
+        assert!(Instant::now() < deadline, "the master did not come back");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(client.predict("parameter-server", &req).unwrap(), before);
+}

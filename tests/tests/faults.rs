@@ -85,13 +85,7 @@ fn a_worker_killed_in_the_middle_of_a_long_fit_rejoins_it() {
     let dir = TempDir::copy_of("sgd-regression");
     let p = chimera_tests::local_env(&dir, 2, "");
     // 3,000 rounds, each at least 2 ms (worker-1 is a straggler), so the fit outlives a restart.
-    let master = std::fs::read_to_string(dir.path().join("chimera_master.yaml")).unwrap();
-    dir.write(
-        "chimera_master.yaml",
-        &master.replace("max_iter: 200", "max_iter: 3000"),
-    );
-    let w1 = std::fs::read_to_string(dir.path().join("chimera_workers/worker-1.yaml")).unwrap();
-    dir.write("chimera_workers/worker-1.yaml", &format!("{w1}\ndelay_ms: 2\n"));
+    chimera_tests::slow_sgd_fit(&dir, 3000);
     let _down = Down(dir.path());
     let (ok, out) = xtask(&["up", "--local", "--no-build"], dir.path());
     assert!(ok, "{out}");

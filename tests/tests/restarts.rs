@@ -68,13 +68,7 @@ fn after_kill_9_the_parameter_server_serves_its_model_and_reports_an_interrupted
     let dir = TempDir::copy_of("sgd-regression");
     let p = chimera_tests::local_env(&dir, 2, "");
     // Long enough to be killed in the middle: 1,500 rounds of at least 2 ms.
-    let master = std::fs::read_to_string(dir.path().join("chimera_master.yaml")).unwrap();
-    dir.write(
-        "chimera_master.yaml",
-        &master.replace("max_iter: 200", "max_iter: 1500"),
-    );
-    let w1 = std::fs::read_to_string(dir.path().join("chimera_workers/worker-1.yaml")).unwrap();
-    dir.write("chimera_workers/worker-1.yaml", &format!("{w1}\ndelay_ms: 2\n"));
+    chimera_tests::slow_sgd_fit(&dir, 1500);
     let _down = Down(dir.path());
     up(dir.path());
     let client = Client::new(format!("http://127.0.0.1:{}", p[2]), Duration::from_secs(300));

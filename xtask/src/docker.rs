@@ -205,8 +205,10 @@ pub fn container_ids(dir: &Path) -> Result<Vec<String>, String> {
         .collect())
 }
 
-/// docker-compose 1.29 has no `up --wait`: poll the containers' health ourselves, asking the
-/// (fast) docker CLI rather than Compose each time.
+/// docker-compose 1.29 has no `up --wait`: poll the containers ourselves, asking the (fast)
+/// docker CLI rather than Compose each time. A container is ready when it runs and either
+/// Docker calls it healthy or its published `/healthz` answers: Docker checks health only every
+/// 30 s (each check costs the engine a process start), and `up` need not wait for that.
 fn wait_healthy(dir: &Path, limit: Duration) -> Result<(), String> {
     let deadline = Instant::now() + limit;
     let ids = container_ids(dir)?;
@@ -219,7 +221,7 @@ fn wait_healthy(dir: &Path, limit: Duration) -> Result<(), String> {
                 .args([
                     "inspect",
                     "--format",
-                    "{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}",
+                    "{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{range $p, $c := .NetworkSettings.Ports}}{{range $c}}{{.HostPort}} {{end}}{{end}}",
                 ])
                 .args(&ids),
         )?;
@@ -243,7 +245,14 @@ fn wait_healthy(dir: &Path, limit: Duration) -> Result<(), String> {
                     .unwrap_or_default();
                 return Err(format!("{name} is {status}/{health}:\n{}", logs.trim()));
             }
-            if health != "healthy" && health != "none" {
+            let answers = || {
+                parts.get(3).and_then(|p| p.parse::<u16>().ok()).is_some_and(|port| {
+                    chimera_shared::healthcheck::probe(([127, 0, 0, 1], port).into(), Duration::from_millis(300))
+                        .is_ok()
+                })
+            };
+            let ready = status == "running" && (health == "healthy" || health == "none" || answers());
+            if !ready {
                 waiting.push(name.to_string());
             }
         }
