@@ -9,6 +9,7 @@
 pub mod api;
 #[cfg(feature = "client")]
 pub mod client;
+pub mod compact;
 pub mod config;
 pub mod error;
 pub mod fit_lock;

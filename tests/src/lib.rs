@@ -147,7 +147,25 @@ impl Drop for Node {
     }
 }
 
-/// An experiment's master and workers as in-process servers on ephemeral ports.
+/// A listener on a port no other server of this test run has had. Tests run in parallel and
+/// kill servers: with ephemeral ports (bind to port 0), the kernel may hand a killed worker's
+/// port to another test's new server, and a "dead" worker would answer. Ports come from a
+/// sequence below the kernel's ephemeral range (32768 and up), offset by the process id so
+/// test binaries that overlap do not collide; one that is taken is skipped.
+pub fn fresh_listener() -> TcpListener {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let offset = (std::process::id() as usize % 40) * 300;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        assert!(n < 12_000, "no free port left for in-process servers");
+        let port = 20_000 + (offset + n) % 12_000;
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", u16::try_from(port).expect("below 32768"))) {
+            return l;
+        }
+    }
+}
+
+/// An experiment's master and workers as in-process servers on ports never reused in a run.
 pub struct Cluster {
     pub exp: Experiment,
     pub master: Node,
@@ -173,11 +191,7 @@ impl Cluster {
 
     pub fn try_start(dir: &Path) -> Result<Cluster, String> {
         let first = Experiment::load_with(dir, &env_source(dir, &[])).map_err(|e| e.to_string())?;
-        let listeners: Vec<TcpListener> = first
-            .workers
-            .iter()
-            .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
-            .collect();
+        let listeners: Vec<TcpListener> = first.workers.iter().map(|_| fresh_listener()).collect();
         let urls: Vec<String> = listeners
             .iter()
             .map(|l| format!("http://127.0.0.1:{}", l.local_addr().expect("bound").port()))
@@ -195,7 +209,7 @@ impl Cluster {
             }));
         }
         let state = chimera_master::startup::state_from(&exp)?;
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let listener = fresh_listener();
         let master = Node::spawn("master", listener, move |l| chimera_master::startup::build(state, l));
         Ok(Cluster { exp, master, workers })
     }

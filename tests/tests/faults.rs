@@ -203,3 +203,64 @@ fn twenty_thousand_predicts_at_32_way_concurrency_without_errors_or_memory_growt
         "master RSS {first} kB -> {last} kB over 15,000 predicts: {rss:?}"
     );
 }
+
+/// The peak resident memory of a process, in kB.
+fn hwm_kb(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_250_mb_predict_peaks_under_twice_its_body_on_the_master() {
+    let dir = TempDir::copy_of("bagging-classification");
+    let p = chimera_tests::local_env(&dir, 3, "");
+    let _down = Down(dir.path());
+    let (ok, out) = xtask(&["up", "--local", "--no-build"], dir.path());
+    assert!(ok, "{out}");
+    let client = Client::new(format!("http://127.0.0.1:{}", p[3]), Duration::from_secs(600));
+    client.fit("aggregation").unwrap();
+    let small = one_row(dir.path());
+    // The held-out rows, repeated to 250 MB of JSON.
+    let x = Csv::read(&dir.path().join("test/X_test.csv"));
+    let rows: Vec<String> = x
+        .rows
+        .iter()
+        .map(|r| format!("[{}]", r.iter().map(|c| c.trim()).collect::<Vec<_>>().join(",")))
+        .collect();
+    let mut body = format!(
+        "{{\"X_pred_columns\": {}, \"X_pred_rows\": [",
+        serde_json::to_string(&x.header).unwrap()
+    );
+    let mut n = 0;
+    while body.len() < 250_000_000 {
+        if n > 0 {
+            body.push(',');
+        }
+        body.push_str(&rows[n % rows.len()]);
+        n += 1;
+    }
+    body.push_str("]}");
+    let master = pid(dir.path(), "master");
+    let before = hwm_kb(master);
+    let answer = client
+        .post_bytes("/v1/chimera/aggregation/predict", body.as_bytes())
+        .unwrap();
+    assert_eq!(answer.status, 200, "{}", &answer.text()[..300.min(answer.text().len())]);
+    let peak = hwm_kb(master);
+    let parsed: chimera_shared::api::PredictResponse = answer.json().unwrap();
+    assert_eq!(parsed.y_pred_rows.len(), n);
+    assert!(parsed.failed_workers.is_empty(), "{:?}", parsed.failed_workers);
+    // The answer for the first rows is the small path's answer, to the last digit.
+    let first = client.predict("aggregation", &small).unwrap();
+    assert_eq!(parsed.y_pred_proba.as_ref().unwrap()[0], first.y_pred_proba.unwrap()[0]);
+    let body_kb = body.len() as u64 / 1024;
+    assert!(
+        peak <= 2 * body_kb + before,
+        "the master peaked at {peak} kB for a {body_kb} kB body (it held {before} kB before)"
+    );
+    eprintln!("a {body_kb} kB predict ({n} rows): master peak {peak} kB, {before} kB before");
+}

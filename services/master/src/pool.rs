@@ -30,6 +30,10 @@ pub struct CallSettings {
     pub token: Option<Arc<str>>,
 }
 
+/// Bodies above this size are streamed to the workers in slices of [`STREAM_CHUNK_BYTES`].
+const STREAM_BODY_BYTES: usize = 1 << 20;
+const STREAM_CHUNK_BYTES: usize = 256 * 1024;
+
 /// A registered `chimera_worker_call_duration_seconds` series: (endpoint, outcome, handle).
 type CallHistogram = (&'static str, Outcome, metrics::Histogram);
 
@@ -225,12 +229,23 @@ impl WorkerPool {
         self.call_some(&all, path, body).await
     }
 
+    /// [`Self::call_all`], asking for answers of the media type `accept`.
+    pub async fn call_all_accepting(&self, path: &'static str, body: Bytes, accept: &'static str) -> Vec<CallResult> {
+        join_all(
+            self.workers
+                .list
+                .iter()
+                .map(|w| self.call(w, path, Some(body.clone()), Some(accept))),
+        )
+        .await
+    }
+
     /// The same request to the workers at these indices at once; results in that order.
     pub async fn call_some(&self, which: &[usize], path: &'static str, body: Option<Bytes>) -> Vec<CallResult> {
         join_all(
             which
                 .iter()
-                .map(|&i| self.call(&self.workers.list[i], path, body.clone())),
+                .map(|&i| self.call(&self.workers.list[i], path, body.clone(), None)),
         )
         .await
     }
@@ -247,7 +262,13 @@ impl WorkerPool {
     }
 
     /// POSTs (or GETs, without a body) `path` on `worker`, retrying as the policy allows.
-    async fn call(&self, worker: &WorkerRef, path: &'static str, body: Option<Bytes>) -> CallResult {
+    async fn call(
+        &self,
+        worker: &WorkerRef,
+        path: &'static str,
+        body: Option<Bytes>,
+        accept: Option<&'static str>,
+    ) -> CallResult {
         let Workers {
             settings,
             last_calls,
@@ -276,7 +297,7 @@ impl WorkerPool {
         loop {
             tries += 1;
             let attempt_started = Instant::now();
-            let result = once(&self.client, settings, timeout, &url, body.clone()).await;
+            let result = once(&self.client, settings, timeout, &url, body.clone(), accept).await;
             // No answer at all (timeout, refused, reset): skip this worker from now on until
             // the probe sees it healthy; any answer, even an error, means it is up.
             worker.down.store(result.is_err(), Ordering::SeqCst);
@@ -335,6 +356,7 @@ async fn once(
     timeout: Duration,
     url: &str,
     body: Option<Bytes>,
+    accept: Option<&'static str>,
 ) -> Result<(u16, Bytes), (Outcome, String)> {
     let request = match body {
         Some(_) => client.post(url).insert_header(("content-type", "application/json")),
@@ -345,7 +367,23 @@ async fn once(
         Some(token) => request.insert_header(("authorization", format!("Bearer {token}"))),
         None => request,
     };
+    let request = match accept {
+        Some(media_type) => request.insert_header(("accept", media_type)),
+        None => request,
+    };
     let sent = match body {
+        // A large body goes out as zero-copy slices of the one copy the master holds: sent
+        // whole, each connection's encoder would copy it into its write buffer, once per worker.
+        Some(body) if body.len() > STREAM_BODY_BYTES => {
+            let len = body.len();
+            let slices =
+                futures_util::stream::iter((0..len).step_by(STREAM_CHUNK_BYTES).map(move |at| {
+                    Ok::<_, std::convert::Infallible>(body.slice(at..(at + STREAM_CHUNK_BYTES).min(len)))
+                }));
+            request
+                .send_body(actix_web::body::SizedStream::new(len as u64, slices))
+                .await
+        }
         Some(body) => request.send_body(body).await,
         None => request.send().await,
     };

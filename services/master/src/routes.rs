@@ -9,6 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chimera_shared::api::{
     paths, FailedWorker, FitResponse, Outcome, PredictBody, PredictResponse, PredictShape, WorkerReport,
 };
+use chimera_shared::compact;
 use chimera_shared::config::MasterSpec;
 use chimera_shared::logs::Side;
 use chimera_shared::service::{self, parse_json, read_body};
@@ -293,19 +294,21 @@ async fn aggregation_predict(
         ));
     }
     let n_rows = shape.rows.0;
-    let results = pool.call_all(paths::MODEL_PREDICT, Some(body)).await;
-    let mut answers = Vec::new();
+    // A large predict asks the workers for compact answers and sums them as they are decoded:
+    // the master then holds about its body's size, not every worker's JSON and its parse.
+    let compact = n_rows > INLINE_ROWS;
+    let results = if compact {
+        pool.call_all_accepting(paths::MODEL_PREDICT, body, compact::MEDIA_TYPE)
+            .await
+    } else {
+        pool.call_all(paths::MODEL_PREDICT, Some(body)).await
+    };
+    let mut raw = Vec::new();
     let mut failed = Vec::new();
     let mut client_errors = Vec::new();
     for (w, r) in pool.list().iter().zip(results) {
         if r.outcome == Outcome::Ok {
-            match serde_json::from_slice::<PredictResponse>(&r.body) {
-                Ok(a) => answers.push((w.name.clone(), a)),
-                Err(e) => failed.push(FailedWorker {
-                    name: w.name.clone(),
-                    error: format!("unreadable answer: {e}"),
-                }),
-            }
+            raw.push((w.name.clone(), r.body));
         } else {
             if let Some(e) = r.api_error().filter(|e| e.status < 500) {
                 client_errors.push(e);
@@ -319,17 +322,40 @@ async fn aggregation_predict(
     let task = state
         .task
         .ok_or_else(|| ApiError::internal("an aggregation master without model workers"))?;
-    let (combined, failed) = service::off_thread_if(n_rows > INLINE_ROWS, move || {
-        let combined = aggregate::combine(task, n_rows, answers, &mut failed);
+    let (combined, failed) = service::off_thread_if(compact, move || {
+        if compact {
+            return Ok(match aggregate::combine_compact(task, n_rows, raw, failed) {
+                Ok(combined) => (Some(Combined::Streamed(combined)), Vec::new()),
+                Err(failed) => (None, failed),
+            });
+        }
+        let mut answers = Vec::with_capacity(raw.len());
+        for (name, body) in raw {
+            match serde_json::from_slice::<PredictResponse>(&body) {
+                Ok(a) => answers.push((name, a)),
+                Err(e) => failed.push(FailedWorker {
+                    name,
+                    error: format!("unreadable answer: {e}"),
+                }),
+            }
+        }
+        let combined = aggregate::combine(task, n_rows, answers, &mut failed).map(|mut answer| {
+            answer.failed_workers.clone_from(&failed);
+            Combined::Whole(serde_json::to_vec(&answer).unwrap_or_default())
+        });
         Ok((combined, failed))
     })
     .await?;
     record_latency(&state, &req, started);
+    let answer = HttpResponse::Ok().content_type("application/json").take();
     match combined {
-        Some(mut answer) => {
-            answer.failed_workers = failed;
-            Ok(HttpResponse::Ok().json(answer))
-        }
+        Some(Combined::Whole(bytes)) => Ok({ answer }.body(bytes)),
+        // Written from the sums a few thousand rows at a time: never the whole answer at once.
+        Some(Combined::Streamed(combined)) => Ok({ answer }.streaming(futures_util::stream::iter(
+            combined
+                .json_chunks()
+                .map(|chunk| Ok::<_, actix_web::Error>(Bytes::from(chunk))),
+        ))),
         // Every worker refused the request itself (an unknown column, say): the client's mistake.
         None if !client_errors.is_empty() && client_errors.len() == failed.len() => Err(client_errors.swap_remove(0)),
         None => Err(pool::no_worker_available(
@@ -337,6 +363,12 @@ async fn aggregation_predict(
             failed.iter().map(|f| (&f.name, &f.error)),
         )),
     }
+}
+
+/// An aggregation predict's answer: small ones whole, large ones streamed from the sums.
+enum Combined {
+    Whole(Vec<u8>),
+    Streamed(aggregate::Combined),
 }
 
 async fn parameter_server_predict(
@@ -359,6 +391,7 @@ async fn parameter_server_predict(
     let max_columns = state.limits.max_columns;
     let answer = service::off_thread_if(body.len() > INLINE_BYTES, move || {
         let request: PredictBody = parse_json(&body)?;
+        drop(body); // Parsed: the text is not needed any more.
         predict::check_column_count(request.columns.len(), max_columns)?;
         model.predict(&request)
     })

@@ -1,11 +1,13 @@
 //! The worker's HTTP handlers: thin wrappers that parse, call [`crate::ml`], and answer.
 
+use crate::data::Target;
 use crate::ml;
 use crate::state::WorkerState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chimera_shared::api::{paths, FitResponse, FitStepRequest, PredictBody};
+use chimera_shared::compact;
 use chimera_shared::config::{SgdMode, WorkerKind};
 use chimera_shared::service::{self, parse_json, read_body};
 use chimera_shared::{predict, ApiError, Code};
@@ -127,14 +129,63 @@ async fn model_predict(
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (body, _large) = read_body(&req, body, state.body_limits(), &state.large).await?;
+    // The master asks for the compact answer on large predicts (see `chimera_shared::compact`).
+    let compact = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains(compact::MEDIA_TYPE));
     let worker = state.clone();
-    let answer =
-        service::off_thread_if(body.len() > INLINE_PREDICT_BYTES, move || predict_json(&worker, &body)).await?;
-    Ok(HttpResponse::Ok().content_type("application/json").body(answer))
+    let answer = service::off_thread_if(body.len() > INLINE_PREDICT_BYTES, move || {
+        let (output, target) = predict_output(&worker, &body)?;
+        if compact {
+            return Ok(compact_answer(output, target));
+        }
+        serde_json::to_vec(&ml::answer(output, target)).map_err(|e| ApiError::internal(e.to_string()))
+    })
+    .await?;
+    let media_type = if compact {
+        compact::MEDIA_TYPE
+    } else {
+        "application/json"
+    };
+    Ok(HttpResponse::Ok().content_type(media_type).body(answer))
 }
 
-/// Parse, check, align, predict, answer: the whole predict, as JSON bytes.
-fn predict_json(state: &WorkerState, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+/// Values (regression) or class probabilities, as little-endian numbers after a header line.
+fn compact_answer(output: ml::Output, target: &Target) -> Vec<u8> {
+    let (header, values): (compact::Header, Vec<f64>) = match (output, target) {
+        (ml::Output::Probabilities(p), Target::Classification { classes, .. }) => (
+            compact::Header {
+                n_rows: p.nrows(),
+                width: p.ncols(),
+                classes: Some(classes.clone()),
+            },
+            p.iter().copied().collect(),
+        ),
+        (ml::Output::Values(v), _) => (
+            compact::Header {
+                n_rows: v.len(),
+                width: 1,
+                classes: None,
+            },
+            v.to_vec(),
+        ),
+        // `ml::fit` pairs models with targets; a probability matrix's first column otherwise.
+        (ml::Output::Probabilities(p), Target::Regression(_)) => (
+            compact::Header {
+                n_rows: p.nrows(),
+                width: 1,
+                classes: None,
+            },
+            p.column(0).to_vec(),
+        ),
+    };
+    compact::encode(&header, values.into_iter())
+}
+
+/// Parse, check, align, predict: the whole predict up to the answer's encoding.
+fn predict_output<'a>(state: &'a WorkerState, body: &[u8]) -> Result<(ml::Output, &'a Target), ApiError> {
     let request: PredictBody = parse_json(body)?;
     predict::check_column_count(request.columns.len(), state.limits.max_columns)?;
     let columns = predict::check_columns(&request.columns)?;
@@ -152,8 +203,7 @@ fn predict_json(state: &WorkerState, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let order = predict::align(&columns, &state.data.columns)?;
     let rows = &request.rows;
     let x = Array2::from_shape_fn((rows.n_rows, order.len()), |(i, j)| rows.row(i)[order[j]]);
-    let output = model.predict(x.view(), state.n_classes());
-    serde_json::to_vec(&ml::answer(output, &state.data.target)).map_err(|e| ApiError::internal(e.to_string()))
+    Ok((model.predict(x.view(), state.n_classes()), &state.data.target))
 }
 
 fn require_sgd(state: &WorkerState) -> Result<(), ApiError> {

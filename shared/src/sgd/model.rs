@@ -9,6 +9,9 @@ use crate::predict;
 use ndarray::{Array1, Array2};
 
 /// A trained linear model, ready to predict from raw features.
+// The only `unsafe` near it is inside ndarray's `s!` macro; a deserialized model has no
+// invariant that unsafe code relies on.
+#[allow(clippy::unsafe_derive_deserialize)]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LinearModel {
     pub model_type: ModelType,
@@ -22,6 +25,9 @@ pub struct LinearModel {
     pub classes: Option<Vec<Label>>,
 }
 
+/// Rows standardized at once by [`LinearModel::predict`].
+const BLOCK_ROWS: usize = 4096;
+
 impl LinearModel {
     /// Predicts from raw features: columns matched by name, standardized with the training
     /// statistics, labels in their own type.
@@ -34,10 +40,18 @@ impl LinearModel {
         let ones = vec![1.0; d];
         let mean = self.mean.as_deref().unwrap_or(&zeros);
         let scale = self.scale.as_deref().unwrap_or(&ones);
-        let x = Array2::from_shape_fn((request.rows.n_rows, d), |(i, j)| {
-            (request.rows.row(i)[order[j]] - mean[j]) / scale[j]
-        });
-        let f = decision(x.view(), &self.w, &self.b);
+        // Standardized a block of rows at a time, not all at once: a large predict then costs
+        // its parsed rows and the outputs, not a second copy of every feature.
+        let n = request.rows.n_rows;
+        let mut f = Array2::zeros((n, self.w.ncols()));
+        for start in (0..n).step_by(BLOCK_ROWS) {
+            let end = (start + BLOCK_ROWS).min(n);
+            let x = Array2::from_shape_fn((end - start, d), |(i, j)| {
+                (request.rows.row(start + i)[order[j]] - mean[j]) / scale[j]
+            });
+            f.slice_mut(ndarray::s![start..end, ..])
+                .assign(&decision(x.view(), &self.w, &self.b));
+        }
         let Some(classes) = &self.classes else {
             return Ok(PredictResponse {
                 y_pred_rows: PredRows::Values(f.column(0).to_vec()),
