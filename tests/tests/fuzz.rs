@@ -250,3 +250,33 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Compact answers of any bytes, or well-formed ones of any shape, are checked before the
+    /// master sums them.
+    #[test]
+    fn compact_answers_of_any_shape_are_checked(
+        bytes in prop::collection::vec(any::<u8>(), 0..200),
+        n_rows in 0usize..4,
+        width in 0usize..4,
+        header_rows in 0usize..4,
+        values in prop::collection::vec(edgy_f64(), 0..16),
+        with_classes in any::<bool>(),
+    ) {
+        let header = chimera_shared::compact::Header {
+            n_rows: header_rows,
+            width,
+            classes: with_classes.then(|| (0..width as i64).map(Label::Int).collect()),
+        };
+        let shaped = chimera_shared::compact::encode(&header, values.into_iter());
+        for task in [TaskKind::Regression, TaskKind::Classification] {
+            let answers = vec![("w1".to_string(), bytes.clone()), ("w2".to_string(), shaped.clone())];
+            if let Ok(combined) = aggregate::combine_compact(task, n_rows, answers, Vec::new()) {
+                let json = combined.json_chunks().collect::<Vec<_>>().concat();
+                prop_assert!(serde_json::from_slice::<PredictResponse>(&json).is_ok());
+            }
+        }
+    }
+}
