@@ -237,3 +237,18 @@ fn integer_labels_and_workers_with_different_class_sets() {
         .iter()
         .all(|r| r.len() == 6 && (r.iter().sum::<f64>() - 1.0).abs() < 1e-9));
 }
+
+#[test]
+fn an_env_written_as_the_original_wrote_it_starts_the_experiment() {
+    // The original's master.py set os.environ["CHIMERA_WORKERS_NODES_NAMES"] = "['w1', 'w2']".
+    let dir = TempDir::copy_of("bagging-classification");
+    dir.write(
+        ".env",
+        "CHIMERA_WORKERS_NODES_NAMES=\"['worker-1', 'worker-2', 'worker-3']\"\n\
+         CHIMERA_WORKERS_CPU_SHARES=\"[2, 2, '4']\"\nCHIMERA_WORKERS_MAPPED_PORTS=\"[18301, 18302, 18303]\"\n",
+    );
+    let cluster = Cluster::start(dir.path());
+    let fit = cluster.client().fit("aggregation").expect("fit");
+    assert_eq!(fit.workers.len(), 3);
+    assert_eq!(cluster.exp.env.cpu_shares, vec![2, 2, 4]);
+}

@@ -52,7 +52,9 @@ pub(crate) fn ip_var(src: &EnvSource, name: &str, default: &str) -> Result<IpAdd
         .map_err(|_| ConfigError::variable(name, text, "must be an IP address, e.g. 127.0.0.1 or 0.0.0.0"))
 }
 
-/// A JSON list variable; numbers given as strings (`["101"]`) are accepted, leniently.
+/// A list variable, in JSON or in the original's Python style (`['w1', 'w2']`, as
+/// `os.environ[...] = "['w1', 'w2']"` wrote it); numbers given as strings (`["101"]`) are
+/// accepted, leniently.
 pub(crate) fn list_var<T: ListItem>(
     src: &EnvSource,
     name: &str,
@@ -61,15 +63,53 @@ pub(crate) fn list_var<T: ListItem>(
     let Some(text) = src.get(name) else {
         return Ok(None);
     };
-    let rule = || format!("must be a JSON list of {what}, e.g. {}", T::EXAMPLE);
-    let items: Vec<serde_json::Value> =
-        serde_json::from_str(text).map_err(|_| ConfigError::variable(name, text, rule()))?;
+    let rule = || {
+        format!(
+            "must be a JSON list (or a Python-style one with single quotes) of {what}, e.g. {}",
+            T::EXAMPLE
+        )
+    };
+    let items: Vec<serde_json::Value> = serde_json::from_str(text)
+        .or_else(|_| serde_json::from_str(&python_list_to_json(text).ok_or(())?).map_err(|_| ()))
+        .map_err(|()| ConfigError::variable(name, text, rule()))?;
     let list = items
         .iter()
         .map(T::from_json)
         .collect::<Option<Vec<T>>>()
         .ok_or_else(|| ConfigError::variable(name, text, rule()))?;
     Ok(Some((text.to_string(), list)))
+}
+
+/// A Python list literal of strings and numbers as JSON: single-quoted strings become
+/// double-quoted ones (with `\'` and `\\` escapes), a trailing comma is dropped. `None` for
+/// an unterminated string.
+fn python_list_to_json(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut chars = text.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' => {
+                let mut item = String::new();
+                loop {
+                    match chars.next()? {
+                        '\\' => item.push(chars.next()?),
+                        q if q == c => break,
+                        other => item.push(other),
+                    }
+                }
+                out.push_str(&serde_json::to_string(&item).ok()?);
+            }
+            ',' => {
+                // Python allows `['a', 'b',]`; JSON does not.
+                let rest: String = chars.clone().collect();
+                if !rest.trim_start().starts_with(']') {
+                    out.push(',');
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    Some(out)
 }
 
 pub(crate) trait ListItem: Sized {
@@ -102,7 +142,7 @@ pub(crate) fn worker_names(src: &EnvSource) -> Result<Vec<String>, ConfigError> 
         return Err(ConfigError::variable(
             NAME,
             "",
-            "is required: a JSON list of worker names, e.g. [\"worker-1\", \"worker-2\"] (set it in the experiment's .env)",
+            "is required: a JSON list of worker names, e.g. [\"worker-1\", \"worker-2\"] or ['worker-1', 'worker-2'] (set it in the experiment's .env)",
         ));
     };
     if names.is_empty() {
@@ -173,4 +213,35 @@ pub(crate) fn valid_docker_name(name: &str) -> bool {
 pub(crate) fn has_duplicates<T: Eq + std::hash::Hash>(items: &[T]) -> bool {
     let mut seen = HashSet::new();
     !items.iter().all(|i| seen.insert(i))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(text: &str) -> Result<Vec<String>, String> {
+        let mut src = EnvSource::default();
+        src.dotenv.insert("CHIMERA_WORKERS_NODES_NAMES".into(), text.into());
+        list_var::<String>(&src, "CHIMERA_WORKERS_NODES_NAMES", "worker names")
+            .map(|l| l.map(|(_, v)| v).unwrap_or_default())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn lists_may_be_written_as_the_original_wrote_them() {
+        assert_eq!(names("['w1', 'w2']").unwrap(), vec!["w1", "w2"]);
+        assert_eq!(names("[\"w1\", 'w2',]").unwrap(), vec!["w1", "w2"]);
+        assert_eq!(names(r"['it\'s']").unwrap(), vec!["it's"]);
+        let mut src = EnvSource::default();
+        src.process
+            .insert("CHIMERA_WORKERS_MAPPED_PORTS".into(), "[8101, '8102']".into());
+        let ports = list_var::<i64>(&src, "CHIMERA_WORKERS_MAPPED_PORTS", "ports")
+            .unwrap()
+            .unwrap()
+            .1;
+        assert_eq!(ports, vec![8101, 8102]);
+        let e = names("['w1', 'w2'").unwrap_err();
+        assert!(e.contains("must be a JSON list") && e.contains("single quotes"), "{e}");
+        assert!(names("['unterminated]").is_err());
+    }
 }
