@@ -152,12 +152,13 @@ fn an_up_that_fails_stops_what_it_started() {
     }
 }
 
-/// The resident memory of a process, in kB.
-fn rss_kb(pid: i32) -> u64 {
+/// A memory figure of a process from `/proc/PID/status`, in kB: `VmRSS` (resident now) or
+/// `VmHWM` (the peak).
+fn memory_kb(pid: i32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap()
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
 }
@@ -193,7 +194,7 @@ fn twenty_thousand_predicts_at_32_way_concurrency_without_errors_or_memory_growt
             })
             .collect();
         errors += handles.into_iter().map(|h| h.join().unwrap()).sum::<usize>();
-        rss.push(rss_kb(master));
+        rss.push(memory_kb(master, "VmRSS"));
     }
     assert_eq!(errors, 0, "every one of the 20,000 predicts was answered");
     let (first, last) = (rss[0], rss[3]);
@@ -202,16 +203,6 @@ fn twenty_thousand_predicts_at_32_way_concurrency_without_errors_or_memory_growt
         last <= first + first / 5 + 2048,
         "master RSS {first} kB -> {last} kB over 15,000 predicts: {rss:?}"
     );
-}
-
-/// The peak resident memory of a process, in kB.
-fn hwm_kb(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }
 
 #[test]
@@ -245,12 +236,12 @@ fn a_250_mb_predict_peaks_under_twice_its_body_on_the_master() {
     }
     body.push_str("]}");
     let master = pid(dir.path(), "master");
-    let before = hwm_kb(master);
+    let before = memory_kb(master, "VmHWM");
     let answer = client
         .post_bytes("/v1/chimera/aggregation/predict", body.as_bytes())
         .unwrap();
     assert_eq!(answer.status, 200, "{}", &answer.text()[..300.min(answer.text().len())]);
-    let peak = hwm_kb(master);
+    let peak = memory_kb(master, "VmHWM");
     let parsed: chimera_shared::api::PredictResponse = answer.json().unwrap();
     assert_eq!(parsed.y_pred_rows.len(), n);
     assert!(parsed.failed_workers.is_empty(), "{:?}", parsed.failed_workers);
