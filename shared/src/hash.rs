@@ -27,6 +27,20 @@ impl Fnv {
         }
     }
 
+    /// A file's path, size and modification time: what changes when the file is rewritten,
+    /// without reading it (a missing file adds its path only).
+    pub fn eat_file_stamp(&mut self, path: &std::path::Path) {
+        self.eat(path.to_string_lossy().as_bytes());
+        if let Ok(meta) = std::fs::metadata(path) {
+            self.eat(&meta.len().to_le_bytes());
+            let mtime = meta.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+            let since = mtime
+                .duration_since(std::time::SystemTime::UNIX_EPOCH)
+                .unwrap_or_default();
+            self.eat(&since.as_nanos().to_le_bytes());
+        }
+    }
+
     pub fn finish(self) -> u64 {
         self.0
     }

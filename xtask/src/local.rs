@@ -12,7 +12,7 @@ use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// One process of the cluster.
 #[derive(Debug, Clone)]
@@ -91,23 +91,13 @@ fn fingerprint(node: &Node) -> String {
 /// The same without the binary (containers are recreated by Compose when their image changes).
 pub fn inputs_fingerprint(node: &Node, with_binary: bool) -> String {
     let mut h = chimera_shared::hash::Fnv::new();
-    let mut eat = |bytes: &[u8]| h.eat(bytes);
     for (k, v) in &node.env {
-        eat(k.as_bytes());
-        eat(v.as_bytes());
+        h.eat(k.as_bytes());
+        h.eat(v.as_bytes());
     }
     let binary = with_binary.then(|| workspace::bin(node.binary));
     for path in node.inputs.iter().chain(binary.as_ref()) {
-        eat(path.to_string_lossy().as_bytes());
-        if let Ok(meta) = fs::metadata(path) {
-            eat(&meta.len().to_le_bytes());
-            let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            eat(&mtime
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_nanos()
-                .to_le_bytes());
-        }
+        h.eat_file_stamp(path);
     }
     format!("{:016x}", h.finish())
 }

@@ -150,7 +150,7 @@ pub fn combine_compact<B: AsRef<[u8]>>(
     let mut usable = Vec::new();
     for (name, bytes) in answers {
         let checked = compact::decode(bytes.as_ref()).and_then(|a| {
-            let h = &a.header;
+            let h = a.header;
             match task {
                 _ if h.n_rows != n_rows => Err(format!("answered {} rows (expected {n_rows})", h.n_rows)),
                 TaskKind::Regression if h.width != 1 || h.classes.is_some() => {
@@ -159,11 +159,11 @@ pub fn combine_compact<B: AsRef<[u8]>>(
                 TaskKind::Classification if h.classes.is_none() => {
                     Err("answered without classes (is it a regression worker?)".to_string())
                 }
-                _ => Ok(()),
+                _ => Ok(h.classes),
             }
         });
         match checked {
-            Ok(()) => usable.push(bytes),
+            Ok(own) => usable.push((bytes, own)),
             Err(error) => failed.push(FailedWorker { name, error }),
         }
     }
@@ -172,20 +172,19 @@ pub fn combine_compact<B: AsRef<[u8]>>(
     }
     let mut classes: Vec<Label> = usable
         .iter()
-        .filter_map(|b| compact::decode(b.as_ref()).ok())
-        .flat_map(|a| a.header.classes.unwrap_or_default())
+        .flat_map(|(_, own)| own.iter().flatten().cloned())
         .collect();
     classes.sort();
     classes.dedup();
     let width = classes.len().max(1);
     let mut mean = vec![0.0; n_rows * width];
     let count = usable.len() as f64;
-    for bytes in usable {
+    for (bytes, own) in usable {
         // Decoded a second time rather than kept: the answers stay in their compact bytes.
         let Ok(answer) = compact::decode(bytes.as_ref()) else {
             continue;
         };
-        let slots: Vec<usize> = match &answer.header.classes {
+        let slots: Vec<usize> = match &own {
             Some(own) => own.iter().map(|c| classes.binary_search(c).unwrap_or(0)).collect(),
             None => vec![0],
         };

@@ -87,17 +87,12 @@ impl LastCalls {
 /// at least half a second) and takes it back when it answers. Runs for the life of the
 /// master's actix system.
 pub async fn probe_down_workers(workers: Arc<Workers>) {
-    let limit = workers.settings.connect_timeout.max(Duration::from_millis(500));
+    let limit = health_limit(&workers.settings);
     let client = awc::Client::builder().timeout(limit).finish();
     loop {
         actix_web::rt::time::sleep(Duration::from_secs(1)).await;
         for w in workers.list.iter().filter(|w| w.is_down()) {
-            let healthy = client
-                .get(format!("{}{}", w.url, paths::HEALTHZ))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if healthy {
+            if answers_health(&client, w, limit).await {
                 w.down.store(false, Ordering::SeqCst);
                 workers.logs.status(
                     "INFO",
@@ -106,6 +101,17 @@ pub async fn probe_down_workers(workers: Arc<Workers>) {
             }
         }
     }
+}
+
+/// A health probe waits the connect timeout, at least half a second.
+fn health_limit(settings: &CallSettings) -> Duration {
+    settings.connect_timeout.max(Duration::from_millis(500))
+}
+
+/// Whether `worker`'s `/healthz` answers 200 within `limit`.
+async fn answers_health(client: &awc::Client, worker: &WorkerRef, limit: Duration) -> bool {
+    let request = client.get(format!("{}{}", worker.url, paths::HEALTHZ)).timeout(limit);
+    request.send().await.is_ok_and(|r| r.status().is_success())
 }
 
 impl WorkerRef {
@@ -225,40 +231,35 @@ impl WorkerPool {
 
     /// The same request to every worker at once; results in the workers' order.
     pub async fn call_all(&self, path: &'static str, body: Option<Bytes>) -> Vec<CallResult> {
-        let all: Vec<usize> = (0..self.len()).collect();
-        self.call_some(&all, path, body).await
+        self.fan_out(self.workers.list.iter(), path, body, None).await
     }
 
     /// [`Self::call_all`], asking for answers of the media type `accept`.
     pub async fn call_all_accepting(&self, path: &'static str, body: Bytes, accept: &'static str) -> Vec<CallResult> {
-        join_all(
-            self.workers
-                .list
-                .iter()
-                .map(|w| self.call(w, path, Some(body.clone()), Some(accept))),
-        )
-        .await
+        self.fan_out(self.workers.list.iter(), path, Some(body), Some(accept))
+            .await
     }
 
     /// The same request to the workers at these indices at once; results in that order.
     pub async fn call_some(&self, which: &[usize], path: &'static str, body: Option<Bytes>) -> Vec<CallResult> {
-        join_all(
-            which
-                .iter()
-                .map(|&i| self.call(&self.workers.list[i], path, body.clone(), None)),
-        )
-        .await
+        self.fan_out(which.iter().map(|&i| &self.workers.list[i]), path, body, None)
+            .await
     }
 
-    /// Asks every worker's `/healthz` at once, with the connect timeout (at least 0.5 s) as
-    /// the limit.
+    async fn fan_out<'a>(
+        &'a self,
+        workers: impl Iterator<Item = &'a WorkerRef>,
+        path: &'static str,
+        body: Option<Bytes>,
+        accept: Option<&'static str>,
+    ) -> Vec<CallResult> {
+        join_all(workers.map(|w| self.call(w, path, body.clone(), accept))).await
+    }
+
+    /// Asks every worker's `/healthz` at once.
     pub async fn probe_health(&self) -> Vec<bool> {
-        let limit = self.workers.settings.connect_timeout.max(Duration::from_millis(500));
-        join_all(self.workers.list.iter().map(|w| {
-            let req = self.client.get(format!("{}{}", w.url, paths::HEALTHZ)).timeout(limit);
-            async move { req.send().await.is_ok_and(|r| r.status().is_success()) }
-        }))
-        .await
+        let limit = health_limit(&self.workers.settings);
+        join_all(self.workers.list.iter().map(|w| answers_health(&self.client, w, limit))).await
     }
 
     /// POSTs (or GETs, without a body) `path` on `worker`, retrying as the policy allows.

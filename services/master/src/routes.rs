@@ -347,11 +347,12 @@ async fn aggregation_predict(
     })
     .await?;
     record_latency(&state, &req, started);
-    let answer = HttpResponse::Ok().content_type("application/json").take();
+    let mut answer = HttpResponse::Ok();
+    answer.content_type("application/json");
     match combined {
-        Some(Combined::Whole(bytes)) => Ok({ answer }.body(bytes)),
+        Some(Combined::Whole(bytes)) => Ok(answer.body(bytes)),
         // Written from the sums a few thousand rows at a time: never the whole answer at once.
-        Some(Combined::Streamed(combined)) => Ok({ answer }.streaming(futures_util::stream::iter(
+        Some(Combined::Streamed(combined)) => Ok(answer.streaming(futures_util::stream::iter(
             combined
                 .json_chunks()
                 .map(|chunk| Ok::<_, actix_web::Error>(Bytes::from(chunk))),

@@ -152,36 +152,20 @@ async fn model_predict(
     Ok(HttpResponse::Ok().content_type(media_type).body(answer))
 }
 
-/// Values (regression) or class probabilities, as little-endian numbers after a header line.
+/// Values (regression) or class probabilities, as little-endian numbers after a header line,
+/// encoded straight from the model's output.
 fn compact_answer(output: ml::Output, target: &Target) -> Vec<u8> {
-    let (header, values): (compact::Header, Vec<f64>) = match (output, target) {
-        (ml::Output::Probabilities(p), Target::Classification { classes, .. }) => (
-            compact::Header {
-                n_rows: p.nrows(),
-                width: p.ncols(),
-                classes: Some(classes.clone()),
-            },
-            p.iter().copied().collect(),
-        ),
-        (ml::Output::Values(v), _) => (
-            compact::Header {
-                n_rows: v.len(),
-                width: 1,
-                classes: None,
-            },
-            v.to_vec(),
-        ),
+    let header = |n_rows, width, classes| compact::Header { n_rows, width, classes };
+    match (output, target) {
+        (ml::Output::Probabilities(p), Target::Classification { classes, .. }) => {
+            compact::encode(&header(p.nrows(), p.ncols(), Some(classes.clone())), p.iter().copied())
+        }
+        (ml::Output::Values(v), _) => compact::encode(&header(v.len(), 1, None), v.iter().copied()),
         // `ml::fit` pairs models with targets; a probability matrix's first column otherwise.
-        (ml::Output::Probabilities(p), Target::Regression(_)) => (
-            compact::Header {
-                n_rows: p.nrows(),
-                width: 1,
-                classes: None,
-            },
-            p.column(0).to_vec(),
-        ),
-    };
-    compact::encode(&header, values.into_iter())
+        (ml::Output::Probabilities(p), Target::Regression(_)) => {
+            compact::encode(&header(p.nrows(), 1, None), p.column(0).iter().copied())
+        }
+    }
 }
 
 /// Parse, check, align, predict: the whole predict up to the answer's encoding.
