@@ -6,9 +6,13 @@
 //! `${...}`), every string double-quoted (YAML 1.1 parsers read `8101:80` as a base-60 number).
 //! The output is deterministic: the same inputs give the same bytes.
 
+pub mod kubernetes;
+pub mod swarm;
+mod yaml;
+
 use chimera_shared::config::{EnvConfig, Experiment};
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
+use yaml::{quote, Yaml};
 
 pub const WORKER_IMAGE: &str = "chimera-worker:latest";
 pub const MASTER_IMAGE: &str = "chimera-master:latest";
@@ -90,28 +94,6 @@ pub fn plan(env: &EnvConfig) -> Result<Plan, String> {
     })
 }
 
-/// A tiny YAML writer that quotes every string, so no YAML 1.1 reader misreads a value.
-struct Yaml(String);
-
-impl Yaml {
-    fn line(&mut self, indent: usize, text: &str) {
-        let _ = writeln!(self.0, "{:indent$}{text}", "", indent = indent * 2);
-    }
-    fn kv(&mut self, indent: usize, key: &str, value: &str) {
-        self.line(indent, &format!("{key}: {}", quote(value)));
-    }
-    fn raw(&mut self, indent: usize, key: &str, value: impl std::fmt::Display) {
-        self.line(indent, &format!("{key}: {value}"));
-    }
-    fn item(&mut self, indent: usize, value: &str) {
-        self.line(indent, &format!("- {}", quote(value)));
-    }
-}
-
-fn quote(s: &str) -> String {
-    serde_json::to_string(s).expect("strings serialize") // JSON strings are valid YAML scalars.
-}
-
 /// The compose project's volume holding every node's logs.
 const LOG_VOLUME: &str = "chimera-logs";
 const STATE_VOLUME: &str = "chimera-state";
@@ -135,13 +117,10 @@ pub fn generate(exp: &Experiment, options: &Options) -> Result<String, String> {
         y.line(1, &format!("{name}:"));
         y.kv(2, "image", WORKER_IMAGE);
         y.line(2, "environment:");
-        y.kv(3, "CHIMERA_EXPERIMENT_DIR", EXPERIMENT_MOUNT);
-        y.kv(3, "CHIMERA_LOG_DIR", LOG_MOUNT);
-        y.kv(3, "CHIMERA_STATE_DIR", STATE_MOUNT);
-        y.kv(3, "CHIMERA_NODE_NAME", name);
-        y.kv(3, "CHIMERA_LISTEN_HOST", "0.0.0.0");
-        y.kv(3, "CHIMERA_LISTEN_PORT", &env.workers_port.to_string());
-        node_common(&mut y, env);
+        for (key, value) in node_environment(env, name, env.workers_port) {
+            y.kv(3, key, &value);
+        }
+        node_common(&mut y);
         y.line(2, "ports:");
         y.item(
             3,
@@ -162,24 +141,16 @@ pub fn generate(exp: &Experiment, options: &Options) -> Result<String, String> {
     y.line(1, "master:");
     y.kv(2, "image", MASTER_IMAGE);
     y.line(2, "environment:");
-    y.kv(3, "CHIMERA_EXPERIMENT_DIR", EXPERIMENT_MOUNT);
-    y.kv(3, "CHIMERA_LOG_DIR", LOG_MOUNT);
-    y.kv(3, "CHIMERA_STATE_DIR", STATE_MOUNT);
-    y.kv(3, "CHIMERA_NODE_NAME", "master");
-    y.kv(3, "CHIMERA_LISTEN_HOST", "0.0.0.0");
-    y.kv(3, "CHIMERA_LISTEN_PORT", &env.master_port.to_string());
+    for (key, value) in node_environment(env, "master", env.master_port) {
+        y.kv(3, key, &value);
+    }
     // The workers by their static addresses on the private network.
-    let urls: Vec<String> = plan
-        .workers
-        .iter()
-        .map(|ip| format!("http://{ip}:{}", env.workers_port))
-        .collect();
     y.kv(
         3,
         "CHIMERA_WORKERS_URLS",
-        &serde_json::to_string(&urls).expect("strings serialize"),
+        &worker_urls(plan.workers.iter().map(ToString::to_string), env.workers_port),
     );
-    node_common(&mut y, env);
+    node_common(&mut y);
     y.kv(2, "mem_limit", DEFAULT_MEM_LIMIT);
     y.line(2, "ports:");
     y.item(
@@ -226,6 +197,145 @@ pub fn generate(exp: &Experiment, options: &Options) -> Result<String, String> {
     Ok(y.0)
 }
 
+/// The variables every node gets, whatever runs it: where its files are, its name, where it
+/// listens (every interface of its container, on `port`), and the log format.
+pub fn node_environment(env: &EnvConfig, node: &str, port: u16) -> Vec<(&'static str, String)> {
+    let mut vars = vec![
+        ("CHIMERA_EXPERIMENT_DIR", EXPERIMENT_MOUNT.to_string()),
+        ("CHIMERA_LOG_DIR", LOG_MOUNT.to_string()),
+        ("CHIMERA_STATE_DIR", STATE_MOUNT.to_string()),
+        ("CHIMERA_NODE_NAME", node.to_string()),
+        ("CHIMERA_LISTEN_HOST", "0.0.0.0".to_string()),
+        ("CHIMERA_LISTEN_PORT", port.to_string()),
+    ];
+    if env.log_format == chimera_shared::config::LogFormat::Json {
+        vars.push(("CHIMERA_LOG_FORMAT", "json".to_string()));
+    }
+    vars
+}
+
+/// `CHIMERA_WORKERS_URLS` for the master: `http://HOST:PORT` per worker, as a JSON list.
+pub fn worker_urls(hosts: impl IntoIterator<Item = String>, port: u16) -> String {
+    let urls: Vec<String> = hosts.into_iter().map(|h| format!("http://{h}:{port}")).collect();
+    serde_json::to_string(&urls).expect("strings serialize")
+}
+
+/// A file every node reads at start-up, which a cluster ships as configuration (a Swarm
+/// config, a Kubernetes ConfigMap key) rather than as a shared folder.
+pub struct ExperimentFile {
+    /// A short name: `env`, `master-spec`, `spec-<worker>`.
+    pub key: String,
+    /// Its path in the experiment folder (and under `/chimera` in a container).
+    pub relative: String,
+    pub bytes: Vec<u8>,
+}
+
+/// `.env`, `chimera_master.yaml` and every worker's spec, read from the experiment folder.
+pub fn experiment_files(exp: &Experiment) -> Result<Vec<ExperimentFile>, String> {
+    use chimera_shared::config::experiment::{MASTER_FILE, WORKERS_DIR};
+    let mut files = vec![
+        ("env".to_string(), ".env".to_string()),
+        ("master-spec".to_string(), MASTER_FILE.to_string()),
+    ];
+    for (name, _) in &exp.workers {
+        files.push((format!("spec-{name}"), format!("{WORKERS_DIR}/{name}.yaml")));
+    }
+    files
+        .into_iter()
+        .map(|(key, relative)| {
+            let path = exp.dir.join(&relative);
+            let bytes = std::fs::read(&path).map_err(|e| {
+                format!(
+                    "{}: {e}; a cluster receives the experiment's .env and spec files as configuration, so each must exist",
+                    path.display()
+                )
+            })?;
+            Ok(ExperimentFile { key, relative, bytes })
+        })
+        .collect()
+}
+
+/// The two image names: the local ones, or under `CHIMERA_REGISTRY` when it is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Images {
+    pub master: String,
+    pub worker: String,
+}
+
+impl Images {
+    pub fn new(registry: Option<&str>) -> Images {
+        match registry {
+            None => Images {
+                master: MASTER_IMAGE.to_string(),
+                worker: WORKER_IMAGE.to_string(),
+            },
+            Some(r) => Images {
+                master: format!("{r}/{MASTER_IMAGE}"),
+                worker: format!("{r}/{WORKER_IMAGE}"),
+            },
+        }
+    }
+}
+
+/// Checks `CHIMERA_REGISTRY`: `host[:port]/prefix`, where images are pushed and pulled from.
+pub fn parse_registry(value: &str) -> Result<String, String> {
+    let rule = |why: &str| {
+        format!(
+            "CHIMERA_REGISTRY={value:?} is invalid: {why}; write host:port/prefix, such as registry.lan:5000/chimera"
+        )
+    };
+    if value.contains("://") {
+        return Err(rule("it names a host, not a URL (no scheme such as https://)"));
+    }
+    let (host, prefix) = value
+        .split_once('/')
+        .ok_or_else(|| rule("it names no prefix after the host"))?;
+    let (name, port) = host.split_once(':').unwrap_or((host, ""));
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    {
+        return Err(rule("the host must be a name or an address"));
+    }
+    if !port.is_empty() && port.parse::<u16>().map_or(true, |p| p == 0) {
+        return Err(rule("the port must be a number from 1 to 65535"));
+    }
+    // The registry's rule for repository paths: lowercase components joined by '/'.
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.starts_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+            && c.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+    };
+    if !prefix.split('/').all(component_ok) {
+        return Err(rule("the prefix must be lowercase letters, digits, '.', '_' or '-', in parts joined by '/' (no tag, no trailing '/')"));
+    }
+    Ok(value.to_string())
+}
+
+/// Worker `i`'s share of a CPU on a cluster, which has no relative weights: `cpu_shares`
+/// divided by the largest, so the worker with the most shares gets one whole CPU and the
+/// others keep the ratios the experiment set (never less than 1%).
+pub fn cpu_fraction(env: &EnvConfig, i: usize) -> f64 {
+    let max = env.cpu_shares.iter().copied().max().unwrap_or(1).max(1);
+    (f64::from(env.cpu_shares[i]) / f64::from(max)).max(0.01)
+}
+
+/// A Compose memory size (`64m`, `2g`, bytes without a unit) in bytes.
+pub fn mem_bytes(limit: &str) -> u64 {
+    let lower = limit.to_ascii_lowercase();
+    let digits = lower.trim_end_matches(['b', 'k', 'm', 'g']);
+    let n: u64 = digits.parse().unwrap_or(0);
+    let unit = lower[digits.len()..].trim_end_matches('b');
+    n.saturating_mul(match unit {
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        _ => 1,
+    })
+}
+
 /// A node's memory limit unless its spec sets `mem_limit`: room for a 100,000-row predict.
 pub const DEFAULT_MEM_LIMIT: &str = "2g";
 /// Processes and threads a node may start: the binaries use a few dozen.
@@ -233,10 +343,7 @@ pub const PIDS_LIMIT: u32 = 256;
 
 /// What every Chimera node shares: mounts, a read-only root, a tmpfs, no capabilities and no
 /// privilege escalation (the binaries need neither), a process limit, restarts, shutdown.
-fn node_common(y: &mut Yaml, env: &EnvConfig) {
-    if env.log_format == chimera_shared::config::LogFormat::Json {
-        y.kv(3, "CHIMERA_LOG_FORMAT", "json");
-    }
+fn node_common(y: &mut Yaml) {
     y.line(2, "volumes:");
     y.item(3, &format!(".:{EXPERIMENT_MOUNT}:ro"));
     y.item(3, &format!("{LOG_VOLUME}:{LOG_MOUNT}"));

@@ -27,18 +27,29 @@ impl Fnv {
         }
     }
 
-    /// A file's path, size and modification time: what changes when the file is rewritten,
-    /// without reading it (a missing file adds its path only).
+    /// A file's path plus what changes when the file is rewritten: a small file's bytes (spec
+    /// files: a cluster's copies of them get a new modification time on every container start,
+    /// which must not look like a change), a large file's size and modification time (data:
+    /// not read again). A missing file adds its path only.
     pub fn eat_file_stamp(&mut self, path: &std::path::Path) {
+        /// Files up to this size are fingerprinted by content.
+        const BY_CONTENT: u64 = 64 * 1024;
         self.eat(path.to_string_lossy().as_bytes());
-        if let Ok(meta) = std::fs::metadata(path) {
-            self.eat(&meta.len().to_le_bytes());
-            let mtime = meta.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
-            let since = mtime
-                .duration_since(std::time::SystemTime::UNIX_EPOCH)
-                .unwrap_or_default();
-            self.eat(&since.as_nanos().to_le_bytes());
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        self.eat(&meta.len().to_le_bytes());
+        if meta.len() <= BY_CONTENT {
+            if let Ok(bytes) = std::fs::read(path) {
+                self.eat(&bytes);
+                return;
+            }
         }
+        let mtime = meta.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+        let since = mtime
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        self.eat(&since.as_nanos().to_le_bytes());
     }
 
     pub fn finish(self) -> u64 {

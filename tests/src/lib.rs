@@ -286,6 +286,24 @@ pub fn xtask(args: &[&str], dir: &Path) -> (bool, String) {
 
 pub use chimera_shared::client::free_ports;
 
+/// Whether a Docker daemon answers. When none does, a Docker test is skipped with a printed
+/// notice, unless `CHIMERA_REQUIRE_DOCKER=1` (as `.ci/run` sets), which makes it a failure.
+pub fn docker_or_skip(test: &str) -> bool {
+    let answers = std::process::Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if answers {
+        return true;
+    }
+    assert!(
+        !std::env::var("CHIMERA_REQUIRE_DOCKER").is_ok_and(|v| v == "1"),
+        "{test}: no Docker daemon answers, and CHIMERA_REQUIRE_DOCKER=1 requires one"
+    );
+    eprintln!("NOTICE: {test} skipped: no Docker daemon answers (set CHIMERA_REQUIRE_DOCKER=1 to make this a failure)");
+    false
+}
+
 /// Runs `xtask down` (with `--volumes` for Docker) however the test ends.
 pub struct Down<'a>(pub &'a Path);
 

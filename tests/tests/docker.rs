@@ -4,7 +4,7 @@
 
 use chimera_shared::api::{PredictRequest, PredictResponse};
 use chimera_shared::client::Client;
-use chimera_tests::{free_ports, xtask, Cluster, Csv, Down, TempDir};
+use chimera_tests::{docker_or_skip, free_ports, xtask, Cluster, Csv, Down, TempDir};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
@@ -13,22 +13,6 @@ use std::time::{Duration, Instant};
 /// One Docker test at a time: they are heavy for 2 cores, and each still uses its own subnet,
 /// network name and ports, so they could run side by side.
 static DOCKER: Mutex<()> = Mutex::new(());
-
-fn docker_or_skip(test: &str) -> bool {
-    let answers = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if answers {
-        return true;
-    }
-    assert!(
-        !std::env::var("CHIMERA_REQUIRE_DOCKER").is_ok_and(|v| v == "1"),
-        "{test}: no Docker daemon answers, and CHIMERA_REQUIRE_DOCKER=1 requires one"
-    );
-    eprintln!("NOTICE: {test} skipped: no Docker daemon answers (set CHIMERA_REQUIRE_DOCKER=1 to make this a failure)");
-    false
-}
 
 /// An example copy with its own network name, subnet and host ports.
 fn experiment(example: &str, subnet: u8) -> (TempDir, String, u16) {

@@ -16,7 +16,7 @@ fn output(cmd: &mut Command) -> Result<Output, String> {
         .map_err(|e| format!("cannot run {}: {e}", cmd.get_program().to_string_lossy()))
 }
 
-fn run_ok(cmd: &mut Command) -> Result<String, String> {
+pub fn run_ok(cmd: &mut Command) -> Result<String, String> {
     let out = output(cmd)?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -166,6 +166,42 @@ pub fn build_images(force: bool) -> Result<Vec<String>, String> {
         built.push(image.to_string());
     }
     Ok(built)
+}
+
+/// Tags both images under `registry` (`CHIMERA_REGISTRY`) and pushes them, for hosts that
+/// pull from it (a stack or manifests generated with the same variable name them so).
+pub fn push_images(registry: &str) -> Result<Vec<String>, String> {
+    let named = chimera_compose::Images::new(Some(registry));
+    let mut pushed = Vec::new();
+    for (local, remote) in [(MASTER_IMAGE, named.master), (WORKER_IMAGE, named.worker)] {
+        run_ok(Command::new("docker").args(["tag", local, &remote]))?;
+        eprintln!("pushing {remote} ...");
+        run_ok(Command::new("docker").args(["push", "--quiet", &remote])).map_err(|e| {
+            format!("{e}\ncannot push to CHIMERA_REGISTRY={registry:?}: is the registry running, reachable from here, and (if it is plain HTTP) listed in the engine's insecure-registries?")
+        })?;
+        pushed.push(remote);
+    }
+    Ok(pushed)
+}
+
+/// Writes both images (under their registry names when `CHIMERA_REGISTRY` is set) to one
+/// tar file for `docker load -i FILE` on hosts that cannot reach a registry.
+pub fn save_images(file: &Path, registry: Option<&str>) -> Result<Vec<String>, String> {
+    let names = chimera_compose::Images::new(registry);
+    if registry.is_some() {
+        for (local, remote) in [(MASTER_IMAGE, &names.master), (WORKER_IMAGE, &names.worker)] {
+            run_ok(Command::new("docker").args(["tag", local, remote]))?;
+        }
+    }
+    let images = vec![names.master, names.worker];
+    run_ok(
+        Command::new("docker")
+            .arg("save")
+            .arg("--output")
+            .arg(file)
+            .args(&images),
+    )?;
+    Ok(images)
 }
 
 /// Compose, images when stale, `up -d`, then wait until every service is healthy.

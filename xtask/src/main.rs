@@ -6,7 +6,9 @@ mod csv;
 mod demo;
 mod docker;
 mod examples;
+mod kubernetes;
 mod local;
+mod swarm;
 mod workspace;
 
 use chimera_shared::config::Experiment;
@@ -35,19 +37,43 @@ enum Cmd {
         #[arg(long)]
         docker: bool,
     },
-    /// Write EXP/docker-compose.yml from EXP/.env and the spec files.
+    /// Write EXP/docker-compose.yml (or a Swarm stack, or Kubernetes manifests) from EXP/.env
+    /// and the spec files.
     Compose {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// Add a Prometheus service and EXP/prometheus.yml scraping every node.
+        /// compose: EXP/docker-compose.yml; swarm: EXP/chimera-stack.yml; kubernetes: EXP/k8s/.
+        #[arg(long, value_enum, default_value_t = Target::Compose)]
+        target: Target,
+        /// Add a Prometheus service and EXP/prometheus.yml scraping every node (Compose only).
         #[arg(long)]
         with_prometheus: bool,
+        /// Swarm, and Kubernetes with `--data host-path`: the absolute folder, on every host
+        /// that may run a worker, holding chimera_train_data/<worker>/ (default: EXP itself).
+        #[arg(long)]
+        data_root: Option<PathBuf>,
+        /// Swarm: also publish each worker on its CHIMERA_WORKERS_MAPPED_PORTS port.
+        #[arg(long)]
+        publish_workers: bool,
+        /// Kubernetes: the workers' data from a PersistentVolumeClaim or a host path.
+        #[arg(long, value_enum, default_value_t = KubeDataKind::Pvc)]
+        data: KubeDataKind,
+        /// Kubernetes with `--data pvc`: the claim holding chimera_train_data/<worker>/.
+        #[arg(long, default_value = "chimera-data")]
+        claim: String,
     },
-    /// Build the chimera-master and chimera-worker images (static binaries, FROM scratch).
+    /// Build the chimera-master and chimera-worker images (static binaries, FROM scratch);
+    /// with CHIMERA_REGISTRY=host:port/prefix set, also tag and push them there.
     Images {
         /// Rebuild even when the binaries did not change.
         #[arg(long)]
         force: bool,
+        /// Also write both images to this tar file, for `docker load -i FILE` on other hosts.
+        #[arg(long, value_name = "FILE.tar")]
+        save: Option<PathBuf>,
+        /// Use the binaries as they are, without `cargo build` first.
+        #[arg(long)]
+        no_build: bool,
     },
     /// Start an experiment's master and workers and wait until every one is healthy.
     Up {
@@ -59,14 +85,26 @@ enum Cmd {
         /// Use the binaries as they are, without `cargo build` first.
         #[arg(long)]
         no_build: bool,
+        /// As a Docker Swarm stack (`docker stack deploy`); this engine must be a manager.
+        #[arg(long, conflicts_with = "local")]
+        swarm: bool,
+        /// With --swarm: see `compose --data-root`.
+        #[arg(long, requires = "swarm")]
+        data_root: Option<PathBuf>,
+        /// With --swarm: also publish each worker on its mapped port.
+        #[arg(long, requires = "swarm")]
+        publish_workers: bool,
     },
     /// Stop an experiment's nodes (local processes and containers) and remove its network.
     Down {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// Also remove the containers' log volume.
+        /// Also remove the containers' log and state volumes.
         #[arg(long)]
         volumes: bool,
+        /// Remove the experiment's Swarm stack and wait until its tasks are gone.
+        #[arg(long)]
+        swarm: bool,
     },
     /// Fit a running experiment, with a progress bar and a per-worker timing table.
     Fit {
@@ -114,6 +152,19 @@ enum Cmd {
     },
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Target {
+    Compose,
+    Swarm,
+    Kubernetes,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum KubeDataKind {
+    Pvc,
+    HostPath,
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse().command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -153,23 +204,97 @@ fn run(cmd: Cmd) -> Result<(), String> {
             };
             demo::run(&chosen, use_docker)
         }
-        Cmd::Compose { dir, with_prometheus } => {
+        Cmd::Compose {
+            dir,
+            target,
+            with_prometheus,
+            data_root,
+            publish_workers,
+            data,
+            claim,
+        } => {
             let exp = load(&dir)?;
-            let path = docker::write_compose(&exp, with_prometheus)?;
-            println!("wrote {}", path.display());
+            if with_prometheus && target != Target::Compose {
+                return Err("--with-prometheus adds a Prometheus service to the Compose file only; on Kubernetes the pods carry prometheus.io scrape annotations, on Swarm see the README".into());
+            }
+            match target {
+                Target::Compose => {
+                    let path = docker::write_compose(&exp, with_prometheus)?;
+                    println!("wrote {}", path.display());
+                }
+                Target::Swarm => {
+                    let root = swarm::data_root(&exp, data_root.as_deref())?;
+                    let path = swarm::write_stack(&exp, root, publish_workers)?;
+                    println!("wrote {}", path.display());
+                }
+                Target::Kubernetes => {
+                    let data = match data {
+                        KubeDataKind::Pvc => chimera_compose::kubernetes::KubeData::Claim(claim),
+                        KubeDataKind::HostPath => chimera_compose::kubernetes::KubeData::HostPath(swarm::data_root(
+                            &exp,
+                            data_root.as_deref(),
+                        )?),
+                    };
+                    for path in kubernetes::write(&exp, data)? {
+                        println!("wrote {}", path.display());
+                    }
+                }
+            }
             Ok(())
         }
-        Cmd::Images { force } => {
-            workspace::build_binaries()?;
+        Cmd::Images { force, save, no_build } => {
+            let registry = swarm::registry(None)?;
+            if !no_build {
+                workspace::build_binaries()?;
+            }
             let built = docker::build_images(force)?;
             if built.is_empty() {
                 println!("images are up to date");
             } else {
                 println!("built {}", built.join(", "));
             }
+            // The file first: it serves hosts that no registry reaches, even if a push fails.
+            if let Some(file) = save {
+                let saved = docker::save_images(&file, registry.as_deref())?;
+                let size = std::fs::metadata(&file).map_or(0, |m| m.len());
+                println!(
+                    "saved {} to {} ({:.1} MB); on each host run `docker load -i {}`",
+                    saved.join(", "),
+                    file.display(),
+                    size as f64 / 1e6,
+                    file.display()
+                );
+            }
+            if let Some(r) = &registry {
+                println!("pushed {}", docker::push_images(r)?.join(", "));
+            }
             Ok(())
         }
-        Cmd::Up { dir, local, no_build } => {
+        Cmd::Up {
+            dir,
+            local,
+            no_build,
+            swarm: true,
+            data_root,
+            publish_workers,
+        } => {
+            let _ = local;
+            let exp = load(&dir)?;
+            let root = swarm::data_root(&exp, data_root.as_deref())?;
+            let took = swarm::up(&exp, no_build, root, publish_workers)?;
+            println!(
+                "stack {} deployed: {} worker(s) healthy behind the master in {:.2} s. Master: http://{}:{}",
+                chimera_compose::swarm::stack_name(&exp),
+                exp.workers.len(),
+                took.as_secs_f64(),
+                exp.env.master_host,
+                exp.env.master_port
+            );
+            Ok(())
+        }
+        Cmd::Up {
+            dir, local, no_build, ..
+        } => {
             let exp = load(&dir)?;
             if !local {
                 let took = docker::up(&exp, no_build)?;
@@ -196,7 +321,18 @@ fn run(cmd: Cmd) -> Result<(), String> {
             );
             Ok(())
         }
-        Cmd::Down { dir, volumes } => {
+        Cmd::Down {
+            dir,
+            volumes,
+            swarm: true,
+        } => {
+            let exp = load(&dir)?;
+            let stack = chimera_compose::swarm::stack_name(&exp);
+            let removed = swarm::down(&stack, volumes)?;
+            println!("removed stack {stack} ({} object(s))", removed.len());
+            Ok(())
+        }
+        Cmd::Down { dir, volumes, .. } => {
             let dir = workspace::experiment_dir(&dir)?;
             let stopped = local::down(&dir);
             docker::down(&dir, volumes)?;

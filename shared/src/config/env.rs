@@ -43,6 +43,8 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "CHIMERA_LOG_FILES",
     "CHIMERA_API_TOKEN",
     "CHIMERA_API_TOKEN_PREDICT",
+    // Where `cargo xtask images` pushes and a stack or manifests pull the images from.
+    "CHIMERA_REGISTRY",
     // Set per process by `cargo xtask up` or the compose file, not usually by people.
     "CHIMERA_EXPERIMENT_DIR",
     "CHIMERA_NODE_NAME",

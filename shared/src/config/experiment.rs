@@ -59,7 +59,7 @@ impl Experiment {
             }
             let worker = spec::parse_worker(&spec::read_file(&path)?, &shown)?;
             let data = dir.join(DATA_DIR).join(name);
-            if !data.is_dir() {
+            if reads_data_of(source, name) && !data.is_dir() {
                 return Err(ConfigError::file(
                     rel(dir, &data),
                     format!("does not exist: worker {name:?} needs its X_train.csv and y_train.csv there"),
@@ -213,6 +213,13 @@ impl Experiment {
             MasterSpec::Aggregation => None,
         }
     }
+}
+
+/// Whether the process loading the experiment reads worker `name`'s training data: a tool
+/// (no `CHIMERA_NODE_NAME`) checks every worker's, a worker only its own, the master none. On a
+/// cluster each node receives only its own data, so a node must not require the others'.
+fn reads_data_of(source: &EnvSource, name: &str) -> bool {
+    source.get("CHIMERA_NODE_NAME").is_none_or(|node| node == name)
 }
 
 /// Copies an experiment folder without what running it left behind (local process state,

@@ -45,6 +45,9 @@ pub struct Knobs {
     pub mem_limit: Option<String>,
     /// Milliseconds added to every request, to simulate a straggler.
     pub delay_ms: u64,
+    /// On a cluster, the value of the node label `chimera` this worker must run on (a Swarm
+    /// placement constraint, a Kubernetes nodeSelector). Ignored by Compose and local runs.
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -296,9 +299,11 @@ pub fn parse_worker(text: &str, path: &str) -> Result<WorkerSpec, ConfigError> {
                 mem_limit: Option<String>,
                 #[serde(default)]
                 delay_ms: u64,
+                #[serde(default)]
+                node: Option<String>,
             }
             let s: Sgd = from_mapping(rest, path, "")?;
-            let knobs = knobs(s.mem_limit, s.delay_ms, path)?;
+            let knobs = knobs(s.mem_limit, s.delay_ms, s.node, path)?;
             Ok(WorkerSpec {
                 kind: WorkerKind::Sgd {
                     model_type: s.model_type,
@@ -322,6 +327,8 @@ pub fn parse_worker(text: &str, path: &str) -> Result<WorkerSpec, ConfigError> {
                 mem_limit: Option<String>,
                 #[serde(default)]
                 delay_ms: u64,
+                #[serde(default)]
+                node: Option<String>,
             }
             let task = if task_name == "regression" {
                 TaskKind::Regression
@@ -337,13 +344,13 @@ pub fn parse_worker(text: &str, path: &str) -> Result<WorkerSpec, ConfigError> {
                     bootstrap: m.bootstrap,
                     random_state: m.random_state,
                 },
-                knobs: knobs(m.mem_limit, m.delay_ms, path)?,
+                knobs: knobs(m.mem_limit, m.delay_ms, m.node, path)?,
             })
         }
     }
 }
 
-fn knobs(mem_limit: Option<String>, delay_ms: u64, path: &str) -> Result<Knobs, ConfigError> {
+fn knobs(mem_limit: Option<String>, delay_ms: u64, node: Option<String>, path: &str) -> Result<Knobs, ConfigError> {
     if let Some(limit) = &mem_limit {
         let digits = limit.trim_end_matches(['b', 'k', 'm', 'g', 'B', 'K', 'M', 'G']);
         if digits.is_empty()
@@ -366,5 +373,24 @@ fn knobs(mem_limit: Option<String>, delay_ms: u64, path: &str) -> Result<Knobs, 
             "must be at most 600000 (ten minutes)",
         ));
     }
-    Ok(Knobs { mem_limit, delay_ms })
+    if let Some(label) = &node {
+        // A label value both Swarm constraints and Kubernetes selectors accept.
+        let ok = (1..=63).contains(&label.len())
+            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            && label.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && label.ends_with(|c: char| c.is_ascii_alphanumeric());
+        if !ok {
+            return Err(ConfigError::key(
+                path,
+                "node",
+                label,
+                "must be a node label value: 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+            ));
+        }
+    }
+    Ok(Knobs {
+        mem_limit,
+        delay_ms,
+        node,
+    })
 }
