@@ -2,6 +2,8 @@
 //! servers on ephemeral 127.0.0.1 ports (each node on its own thread and actix system, as a
 //! process would run it), the built binaries, and reading the examples' CSVs.
 
+pub mod registry;
+
 use actix_web::dev::{Server, ServerHandle};
 use chimera_shared::client::Client;
 use chimera_shared::config::{dotenv, EnvSource, Experiment};

@@ -236,14 +236,27 @@ fn a_body_over_the_limit_is_413() {
 // Start-up: the real binaries, exit status 2 and one line naming what is wrong.
 // ------------------------------------------------------------------------------------------
 
+/// Runs a worker that should refuse to start. One that starts after all (it would serve until
+/// killed) is stopped after 20 s, and its status then shows it did not exit on its own.
 fn start_worker(dir: &TempDir, name: &str) -> (i32, String) {
-    let out = Command::new(bin("chimera-worker"))
+    let mut child = Command::new(bin("chimera-worker"))
         .env("CHIMERA_EXPERIMENT_DIR", dir.path())
         .env("CHIMERA_NODE_NAME", name)
         .env("CHIMERA_LISTEN_HOST", "127.0.0.1")
-        .env("CHIMERA_LISTEN_PORT", "1")
-        .output()
+        .env(
+            "CHIMERA_LISTEN_PORT",
+            chimera_tests::fresh_listener().local_addr().unwrap().port().to_string(),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run the worker");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().expect("wait").is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("the worker's output");
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
     (out.status.code().unwrap_or(-1), stderr)
 }
@@ -307,9 +320,11 @@ fn experiment_mistakes_stop_start_up() {
         &["worker-9.yaml", "not in CHIMERA_WORKERS_NODES_NAMES"],
     );
 
+    // A worker needs its own data; it does not read (and, on a cluster, does not get) the
+    // others', so only worker-3 stops on a missing worker-3 folder.
     let dir = TempDir::copy_of("hybrid-regression");
     std::fs::remove_dir_all(dir.path().join("chimera_train_data/worker-3")).unwrap();
-    assert_startup_error(&dir, "worker-1", &["chimera_train_data/worker-3", "does not exist"]);
+    assert_startup_error(&dir, "worker-3", &["chimera_train_data/worker-3", "does not exist"]);
 
     let dir = TempDir::copy_of("hybrid-regression");
     dir.write(

@@ -237,6 +237,54 @@ fn a_one_node_swarm_answers_like_compose_and_local_processes_and_leaves_nothing(
         }
     }
 
+    // Through a registry: `images` pushes both images under CHIMERA_REGISTRY, the stack names
+    // them so, and Swarm pins each service to the digest that was pushed.
+    let registry = chimera_tests::registry::Registry::start();
+    let prefix = format!("{}/chimera-test", registry.host());
+    let remote = |image: &str| format!("{prefix}/{image}:latest");
+    let out = Command::new(chimera_tests::bin("xtask"))
+        .args(["images", "--no-build"])
+        .env("CHIMERA_REGISTRY", &prefix)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "pushed {}, {}",
+            remote("chimera-master"),
+            remote("chimera-worker")
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        registry.tagged("latest"),
+        ["chimera-test/chimera-master", "chimera-test/chimera-worker"]
+    );
+    let (dir, stack, port) = experiment("sgd-regression", 54);
+    let env = std::fs::read_to_string(dir.path().join(".env")).unwrap();
+    dir.write(".env", &format!("{env}CHIMERA_REGISTRY={prefix}\n"));
+    let down = SwarmDown(dir.path());
+    let (ok, out) = xtask(&["up", "--swarm", "--no-build"], dir.path());
+    assert!(ok, "{out}");
+    let image = docker_ok(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+        &format!("{stack}_worker-1"),
+    ]);
+    assert!(
+        image.starts_with(&format!("{}@sha256:", remote("chimera-worker"))),
+        "{image}"
+    );
+    let client = Client::new(format!("http://127.0.0.1:{port}"), Duration::from_secs(120));
+    client.fit("parameter-server").expect("fit from the registry's images");
+    drop(down);
+    assert_eq!(leftovers(&stack), Vec::<String>::new());
+    let _ = docker(&["rmi", &remote("chimera-master"), &remote("chimera-worker")]);
+    drop(registry);
+
     // A placement no node satisfies fails at once, says why, and leaves nothing behind.
     let (dir, stack, _) = experiment("bagging-classification", 53);
     let spec = dir.path().join("chimera_workers/worker-2.yaml");
