@@ -21,6 +21,9 @@ pub mod paths {
     pub const HEALTHZ: &str = "/healthz";
     pub const READYZ: &str = "/readyz";
     pub const METRICS: &str = "/metrics";
+    /// The node's OpenAPI document, and the same rendered as a page (FastAPI's paths).
+    pub const OPENAPI: &str = "/openapi.json";
+    pub const DOCS: &str = "/docs";
 
     /// Every path, for bounded metric labels.
     pub const ALL: &[&str] = &[
@@ -36,6 +39,8 @@ pub mod paths {
         HEALTHZ,
         READYZ,
         METRICS,
+        OPENAPI,
+        DOCS,
     ];
 }
 
@@ -43,7 +48,7 @@ pub mod paths {
 ///
 /// Integers sort before strings; within a type the natural order applies, so `classes` is the
 /// sorted list a scikit-learn user expects (`[3, 5, 8]`, `["bad", "good"]`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Label {
     Int(i64),
@@ -77,7 +82,7 @@ impl fmt::Display for Label {
 }
 
 /// `POST .../predict` body. Extra fields are ignored, as the original's pydantic models did.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PredictRequest {
     #[serde(rename = "X_pred_columns")]
     pub columns: Vec<String>,
@@ -87,7 +92,7 @@ pub struct PredictRequest {
 
 /// `y_pred_rows`: numbers (regression, or the probability of `classes[1]` from the aggregation
 /// master on a binary problem) or labels (classification everywhere else).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum PredRows {
     Values(Vec<f64>),
@@ -108,7 +113,7 @@ impl PredRows {
 }
 
 /// The answer of every predict endpoint (worker, aggregation master, parameter server).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PredictResponse {
     pub y_pred_rows: PredRows,
     /// Sorted class labels (classification only).
@@ -125,14 +130,14 @@ pub struct PredictResponse {
     pub failed_workers: Vec<FailedWorker>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FailedWorker {
     pub name: String,
     pub error: String,
 }
 
 /// How one master -> worker call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Ok,
@@ -151,7 +156,7 @@ impl Outcome {
 }
 
 /// One worker's part in a master fit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkerReport {
     pub name: String,
     pub outcome: Outcome,
@@ -161,7 +166,7 @@ pub struct WorkerReport {
 }
 
 /// `POST .../fit` answer. `fit: "ok"` is the original's whole answer; the rest is ours.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FitResponse {
     pub fit: String,
     /// Master only: each worker's outcome.
@@ -191,7 +196,7 @@ impl FitResponse {
 }
 
 /// What a parameter-server fit did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrainingSummary {
     pub rounds: u64,
     /// `max_iter`, `epsilon` (every gradient component at most epsilon) or `tol`.
@@ -205,7 +210,7 @@ pub struct TrainingSummary {
 }
 
 /// `GET /healthz` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Health {
     pub status: String,
     pub node: String,
@@ -217,7 +222,7 @@ pub struct Health {
 // ------------------------------------------------------------------------------------------------
 
 /// One cell of `y_train_sample_rows`: a label (classification) or a number (regression).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum YCell {
     Label(Label),
@@ -226,7 +231,7 @@ pub enum YCell {
 
 /// `GET /v1/chimera/sgd/request-data-sample`: a few rows in which every class of the shard
 /// appears, plus (ours) what the parameter server needs before the first round.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DataSample {
     #[serde(rename = "X_train_sample_columns")]
     pub x_columns: Vec<String>,
@@ -246,7 +251,7 @@ pub struct DataSample {
 
 /// What the parameter server tells a worker each round besides the weights. Workers keep no
 /// training state: every round carries everything, so a restarted worker can rejoin.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SgdSettings {
     pub loss: crate::config::Loss,
     pub penalty: crate::config::Penalty,
@@ -274,7 +279,7 @@ pub struct SgdSettings {
 }
 
 /// `POST /v1/chimera/sgd/fit-step` body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FitStepRequest {
     /// One row of weights per output (scikit-learn's `coef_` shape).
     pub weights: Vec<Vec<f64>>,
@@ -285,7 +290,7 @@ pub struct FitStepRequest {
 }
 
 /// `POST /v1/chimera/sgd/fit-step` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FitStepResponse {
     /// Gradient mode: the regularized loss's gradient over the shard (or mini-batch).
     /// Model averaging: the change the local epochs made (sent minus new weights).

@@ -16,6 +16,7 @@ pub mod fit_lock;
 pub mod hash;
 pub mod healthcheck;
 pub mod logs;
+pub mod openapi;
 pub mod predict;
 pub mod scores;
 #[cfg(feature = "service")]

@@ -452,6 +452,54 @@ pub fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
+/// One served route: `(method, path, handler)`. The services list theirs as a table (see
+/// [`crate::openapi::routes`], which a test holds them to) and register it in one loop.
+pub type Served = (&'static str, &'static str, actix_web::Route);
+
+pub fn get<F, Args>(path: &'static str, handler: F) -> Served
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    ("GET", path, web::get().to(handler))
+}
+
+pub fn post<F, Args>(path: &'static str, handler: F) -> Served
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    ("POST", path, web::post().to(handler))
+}
+
+/// `GET /openapi.json` and `GET /docs` for a node of `role`.
+pub fn api_docs(role: crate::openapi::Role) -> [Served; 2] {
+    use std::sync::OnceLock;
+    static MASTER: OnceLock<String> = OnceLock::new();
+    static WORKER: OnceLock<String> = OnceLock::new();
+    let cell = match role {
+        crate::openapi::Role::Master => &MASTER,
+        crate::openapi::Role::Worker => &WORKER,
+    };
+    let json: &'static str = cell.get_or_init(|| {
+        crate::openapi::document(role)
+            .to_json()
+            .expect("the document serializes")
+    });
+    [
+        get(crate::api::paths::OPENAPI, move || async move {
+            HttpResponse::Ok().content_type("application/json").body(json)
+        }),
+        get(crate::api::paths::DOCS, || async {
+            HttpResponse::Ok()
+                .content_type("text/html; charset=utf-8")
+                .body(crate::openapi::DOCS_PAGE)
+        }),
+    ]
+}
+
 #[allow(clippy::unused_async)] // an actix handler is an async fn
 pub async fn metrics_endpoint() -> HttpResponse {
     if !metrics_enabled() {

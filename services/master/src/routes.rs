@@ -12,6 +12,7 @@ use chimera_shared::api::{
 use chimera_shared::compact;
 use chimera_shared::config::MasterSpec;
 use chimera_shared::logs::Side;
+use chimera_shared::openapi::Role;
 use chimera_shared::service::{self, parse_json, read_body};
 use chimera_shared::{predict, ApiError, Code};
 use std::future::Future;
@@ -23,17 +24,27 @@ const INLINE_BYTES: usize = 256 * 1024;
 const INLINE_ROWS: usize = 2_000;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(paths::HEALTHZ, web::get().to(healthz))
-        .route(paths::READYZ, web::get().to(readyz))
-        .route(paths::METRICS, web::get().to(service::metrics_endpoint))
-        .route(paths::STATUS, web::get().to(status))
-        .route(paths::AGGREGATION_FIT, web::post().to(aggregation_fit))
-        .route(paths::AGGREGATION_PREDICT, web::post().to(aggregation_predict))
-        .route(paths::PARAMETER_SERVER_FIT, web::post().to(parameter_server_fit))
-        .route(
-            paths::PARAMETER_SERVER_PREDICT,
-            web::post().to(parameter_server_predict),
-        );
+    for (_, path, route) in routes() {
+        cfg.route(path, route);
+    }
+}
+
+/// Everything the master serves, as documented in its `/openapi.json`
+/// ([`chimera_shared::openapi::routes`]; a test holds the two to each other).
+pub fn routes() -> Vec<service::Served> {
+    let [openapi, docs] = service::api_docs(Role::Master);
+    vec![
+        service::get(paths::HEALTHZ, healthz),
+        service::get(paths::METRICS, service::metrics_endpoint),
+        openapi,
+        docs,
+        service::get(paths::READYZ, readyz),
+        service::get(paths::STATUS, status),
+        service::post(paths::AGGREGATION_FIT, aggregation_fit),
+        service::post(paths::AGGREGATION_PREDICT, aggregation_predict),
+        service::post(paths::PARAMETER_SERVER_FIT, parameter_server_fit),
+        service::post(paths::PARAMETER_SERVER_PREDICT, parameter_server_predict),
+    ]
 }
 
 async fn healthz() -> HttpResponse {

@@ -9,6 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chimera_shared::api::{paths, FitResponse, FitStepRequest, PredictBody};
 use chimera_shared::compact;
 use chimera_shared::config::{SgdMode, WorkerKind};
+use chimera_shared::openapi::Role;
 use chimera_shared::service::{self, parse_json, read_body};
 use chimera_shared::{predict, ApiError, Code};
 use ndarray::Array2;
@@ -17,13 +18,26 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(paths::HEALTHZ, web::get().to(healthz))
-        .route(paths::READYZ, web::get().to(healthz))
-        .route(paths::METRICS, web::get().to(service::metrics_endpoint))
-        .route(paths::MODEL_FIT, web::post().to(model_fit))
-        .route(paths::MODEL_PREDICT, web::post().to(model_predict))
-        .route(paths::SGD_DATA_SAMPLE, web::get().to(sgd_data_sample))
-        .route(paths::SGD_FIT_STEP, web::post().to(sgd_fit_step));
+    for (_, path, route) in routes() {
+        cfg.route(path, route);
+    }
+}
+
+/// Everything a worker serves, as documented in its `/openapi.json`
+/// ([`chimera_shared::openapi::routes`]; a test holds the two to each other).
+pub fn routes() -> Vec<service::Served> {
+    let [openapi, docs] = service::api_docs(Role::Worker);
+    vec![
+        service::get(paths::HEALTHZ, healthz),
+        service::get(paths::METRICS, service::metrics_endpoint),
+        openapi,
+        docs,
+        service::get(paths::READYZ, healthz),
+        service::post(paths::MODEL_FIT, model_fit),
+        service::post(paths::MODEL_PREDICT, model_predict),
+        service::get(paths::SGD_DATA_SAMPLE, sgd_data_sample),
+        service::post(paths::SGD_FIT_STEP, sgd_fit_step),
+    ]
 }
 
 async fn healthz(state: web::Data<WorkerState>) -> HttpResponse {
