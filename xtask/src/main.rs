@@ -7,6 +7,7 @@ mod data;
 mod demo;
 mod docker;
 mod examples;
+mod import;
 mod kubernetes;
 mod local;
 mod swarm;
@@ -166,6 +167,16 @@ enum Cmd {
         test_fraction: f64,
         #[arg(long)]
         dir: PathBuf,
+    },
+    /// Translate an experiment written for the Python original (master .py file,
+    /// chimera_workers/*.py, chimera_train_data/) into this layout, without running Python.
+    Import {
+        /// The original experiment's folder.
+        #[arg(long)]
+        from: PathBuf,
+        /// A new folder for the translated experiment.
+        #[arg(long)]
+        to: PathBuf,
     },
     /// (Re)write the examples' data from the red wine set that linfa-datasets ships.
     Examples,
@@ -385,6 +396,13 @@ fn run(cmd: Cmd) -> Result<(), String> {
             for line in lines {
                 println!("{line}");
             }
+            Ok(())
+        }
+        Cmd::Import { from, to } => {
+            for line in import::run(&from, &to)? {
+                println!("{line}");
+            }
+            println!("run it: cargo xtask up --local --dir {}", to.display());
             Ok(())
         }
         Cmd::Examples => {
