@@ -87,9 +87,9 @@ fn predict(c: &mut Criterion) {
     });
     let weights = ml::sample_weights(20_000, true, 0, "worker-1");
     c.bench_function("tree/fit-20000x20-depth5-15-leaves", |b| {
-        b.iter(|| black_box(ml::fit(&spec, &dataset, &weights).unwrap()));
+        b.iter(|| black_box(ml::fit(&spec, &dataset, &weights, 0).unwrap()));
     });
-    let tree = ml::fit(&spec, &dataset, &weights).unwrap();
+    let tree = ml::fit(&spec, &dataset, &weights, 0).unwrap();
     let (queries, _) = random(40_000, 20, 4);
     c.bench_function("tree/predict-40000-rows", |b| {
         b.iter(|| black_box(tree.predict(queries.view(), 2)));
@@ -111,5 +111,55 @@ impl IntoLabel for i64 {
     }
 }
 
-criterion_group!(benches, gradient, csv_loading, predict);
+/// The new models at the size the seed-parity issue sets: 160,000 x 20 on one worker.
+fn models(c: &mut Criterion) {
+    let (x, y) = random(160_000, 20, 5);
+    let x = x.reversed_axes().as_standard_layout().reversed_axes().to_owned();
+    let classification = data::Dataset {
+        columns: (0..20).map(|j| format!("f_{j:02}")).collect(),
+        x: x.clone(),
+        target: data::Target::Classification {
+            classes: vec![0.into_label(), 1.into_label()],
+            y: y.clone(),
+        },
+        target_name: "label".into(),
+    };
+    let regression = data::Dataset {
+        target: data::Target::Regression(x.column(0).to_owned() + x.column(1)),
+        target_name: "value".into(),
+        ..classification.clone()
+    };
+    let weights = vec![1.0; 160_000];
+    let mut group = c.benchmark_group("models-160000x20");
+    group.sample_size(10);
+    for (name, yaml, ds) in [
+        (
+            "random_forest-25-trees-classification",
+            "kind: classification\nmodel: random_forest\nparams: {n_estimators: 25}\n",
+            &classification,
+        ),
+        (
+            "extra_trees-25-trees-classification",
+            "kind: classification\nmodel: extra_trees\nparams: {n_estimators: 25}\n",
+            &classification,
+        ),
+        (
+            "random_forest-25-trees-regression",
+            "kind: regression\nmodel: random_forest\nparams: {n_estimators: 25}\n",
+            &regression,
+        ),
+        ("ridge-regression", "kind: regression\nmodel: ridge\n", &regression),
+    ] {
+        let spec = match chimera_shared::config::spec::parse_worker(yaml, "bench").unwrap().kind {
+            chimera_shared::config::WorkerKind::Model { estimator, .. } => estimator,
+            chimera_shared::config::WorkerKind::Sgd { .. } => unreachable!("model workers"),
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(ml::fit(&spec, ds, &weights, 0).unwrap()));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, gradient, csv_loading, predict, models);
 criterion_main!(benches);

@@ -17,7 +17,7 @@ fn estimator(cluster: &Cluster, worker: &str) -> EstimatorSpec {
 
 /// One model of `spec` trained on `data` without bootstrap: the single-node reference.
 fn reference(spec: &EstimatorSpec, data: &Dataset, request: &PredictRequest) -> PredictResponse {
-    let model = ml::fit(spec, data, &vec![1.0; data.n_rows()]).expect("fit");
+    let model = ml::fit(spec, data, &vec![1.0; data.n_rows()], 0).expect("fit");
     let x = Array2::from_shape_fn((request.rows.len(), request.columns.len()), |(i, j)| request.rows[i][j]);
     let n_classes = match &data.target {
         Target::Classification { classes, .. } => classes.len(),

@@ -47,9 +47,9 @@ from chimera.nodes.masters import AggregationMaster
 
 os.environ["CHIMERA_NETWORK_NAME"] = "chimera-network"
 os.environ["CHIMERA_NETWORK_PREFIX"] = "192.168.10"
-os.environ["CHIMERA_WORKERS_NODES_NAMES"] = "['worker1', 'worker2']"
-os.environ["CHIMERA_WORKERS_CPU_SHARES"] = "[2, 2]"
-os.environ["CHIMERA_WORKERS_MAPPED_PORTS"] = "[101, 102]"
+os.environ["CHIMERA_WORKERS_NODES_NAMES"] = "['worker1', 'worker2', 'worker3']"
+os.environ["CHIMERA_WORKERS_CPU_SHARES"] = "[2, 2, 2]"
+os.environ["CHIMERA_WORKERS_MAPPED_PORTS"] = "[101, 102, 103]"
 os.environ["CHIMERA_WORKERS_ENDPOINTS_MAX_RETRIES"] = '1'
 os.environ["PYTHONUNBUFFERED"] = "1"  # not ours: skipped
 
@@ -65,6 +65,10 @@ fn a_bagging_experiment_of_the_original_runs_here() {
             (
                 "worker1",
                 "from sklearn.tree import DecisionTreeClassifier\nfrom chimera.nodes.workers import ClassificationWorker\n\n# A shallow tree.\nworker = ClassificationWorker(\n    DecisionTreeClassifier(max_depth=5, min_samples_leaf=2, random_state=0),\n    bootstrap=True,\n)\nworker.serve()\n",
+            ),
+            (
+                "worker3",
+                "from sklearn.ensemble import RandomForestClassifier\nworker = ClassificationWorker(RandomForestClassifier(n_estimators=10, max_features='sqrt', random_state=1))\n",
             ),
             (
                 "worker2",
@@ -96,6 +100,12 @@ fn a_bagging_experiment_of_the_original_runs_here() {
         ),
         "{out}"
     );
+    assert!(
+        out.contains(
+            "chimera_workers/worker3.py -> chimera_workers/worker3.yaml (classification worker: random_forest)"
+        ),
+        "{out}"
+    );
     assert!(out.contains("chimera_train_data/worker1/ -> copied 2 file(s)"), "{out}");
     assert!(out.contains("skipped non-Chimera variables: PYTHONUNBUFFERED"), "{out}");
 
@@ -103,16 +113,16 @@ fn a_bagging_experiment_of_the_original_runs_here() {
         serde_yaml::from_str(&std::fs::read_to_string(to.join("chimera_workers/worker1.yaml")).unwrap()).unwrap();
     assert_eq!(w1["params"]["max_depth"].as_u64(), Some(5));
     assert_eq!(
-        w1["random_state"].as_u64(),
+        w1["params"]["random_state"].as_u64(),
         Some(0),
-        "the estimator's seed is the worker's"
+        "the estimator's own seed"
     );
     assert_eq!(w1["bootstrap"].as_bool(), Some(true));
 
     // The translated experiment fits and predicts here.
     let cluster = Cluster::start(&to);
     let fit = cluster.client().fit("aggregation").expect("fit");
-    assert_eq!(fit.workers.len(), 2);
+    assert_eq!(fit.workers.len(), 3);
     let example = TempDir::copy_of("bagging-classification");
     let (request, _) = test_split(&example);
     let answer = cluster.client().predict("aggregation", &request).expect("predict");
@@ -167,8 +177,8 @@ fn what_cannot_be_translated_is_named_with_its_file_and_line() {
     let dst = TempDir::new("imported-bad");
     for (worker, needles) in [
         (
-            "from sklearn.ensemble import RandomForestClassifier\nworker = ClassificationWorker(\n  RandomForestClassifier(n_estimators=25))\n",
-            &["chimera_workers/worker1.py:3: RandomForestClassifier cannot be translated", "closest supported model is decision_tree"][..],
+            "from sklearn.ensemble import GradientBoostingClassifier\nworker = ClassificationWorker(\n  GradientBoostingClassifier(n_estimators=25))\n",
+            &["chimera_workers/worker1.py:3: GradientBoostingClassifier cannot be translated", "closest supported model is random_forest"][..],
         ),
         (
             "worker = ClassificationWorker(DecisionTreeClassifier(criterion=\"gini\"))\n",

@@ -334,12 +334,14 @@ fn show(v: &Py) -> String {
 
 /// The supported model closest to a scikit-learn estimator this project does not have.
 fn closest(estimator: &str, classification: bool) -> &'static str {
-    let trees = ["Tree", "Forest", "Boost", "Bagging", "Extra"];
-    if trees.iter().any(|t| estimator.contains(t)) {
+    let ensembles = ["Forest", "Boost", "Bagging", "Extra"];
+    if ensembles.iter().any(|t| estimator.contains(t)) {
+        "random_forest"
+    } else if estimator.contains("Tree") {
         "decision_tree"
     } else if estimator.contains("Lasso") {
         "lasso"
-    } else if estimator.contains("ElasticNet") || estimator.contains("Ridge") {
+    } else if estimator.contains("ElasticNet") {
         "elastic_net"
     } else if classification {
         "logistic_regression"
@@ -351,7 +353,10 @@ fn closest(estimator: &str, classification: bool) -> &'static str {
 fn model_name(estimator: &str) -> Option<&'static str> {
     Some(match estimator {
         "DecisionTreeRegressor" | "DecisionTreeClassifier" => "decision_tree",
+        "RandomForestRegressor" | "RandomForestClassifier" => "random_forest",
+        "ExtraTreesRegressor" | "ExtraTreesClassifier" => "extra_trees",
         "LinearRegression" => "linear_regression",
+        "Ridge" => "ridge",
         "Lasso" => "lasso",
         "ElasticNet" => "elastic_net",
         "LogisticRegression" => "logistic_regression",
@@ -432,11 +437,7 @@ fn worker(file: &str, text: &str) -> Result<Translated, String> {
                     show(v)
                 )
             })?;
-            if k == "random_state" {
-                m.insert("random_state".into(), value);
-            } else {
-                params.insert(k.clone().into(), value);
-            }
+            params.insert(k.clone().into(), value);
         }
         if !params.is_empty() {
             m.insert("params".into(), Value::Mapping(params));
@@ -750,13 +751,13 @@ mod tests {
     fn an_unknown_estimator_names_the_closest_model() {
         let e = worker(
             "chimera_workers/w1.py",
-            "from sklearn.ensemble import RandomForestClassifier\n\nworker = ClassificationWorker(\n    RandomForestClassifier(n_estimators=10))\n",
+            "from sklearn.ensemble import GradientBoostingClassifier\n\nworker = ClassificationWorker(\n    GradientBoostingClassifier(n_estimators=10))\n",
         )
         .unwrap_err();
         assert!(
-            e.starts_with("chimera_workers/w1.py:4: RandomForestClassifier cannot be translated"),
+            e.starts_with("chimera_workers/w1.py:4: GradientBoostingClassifier cannot be translated"),
             "{e}"
         );
-        assert!(e.ends_with("the closest supported model is decision_tree"), "{e}");
+        assert!(e.ends_with("the closest supported model is random_forest"), "{e}");
     }
 }

@@ -97,7 +97,12 @@ async fn model_fit(
     let fitted = web::block(move || {
         let weights = ml::sample_weights(worker.data.n_rows(), bootstrap, random_state, &worker.name);
         let distinct = weights.iter().filter(|&&w| w > 0.0).count();
-        let model = ml::fit(&estimator, &worker.data, &weights)?;
+        let model = ml::fit(
+            &estimator,
+            &worker.data,
+            &weights,
+            ml::bootstrap_seed(random_state, &worker.name),
+        )?;
         // Kept before it is served: after a crash, a restart serves this very model.
         if let Err(e) = worker.saved.save(crate::state::MODEL_FILE, &model) {
             worker.logs.status(

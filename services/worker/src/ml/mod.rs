@@ -6,13 +6,13 @@ pub mod tree;
 use crate::data::{Dataset, Target};
 use chimera_shared::api::{PredRows, PredictResponse};
 use chimera_shared::config::spec::{
-    DecisionTreeParams, ElasticNetParams, LinearRegressionParams, LogisticRegressionParams,
+    DecisionTreeParams, ElasticNetParams, ForestParams, LinearRegressionParams, LogisticRegressionParams, RidgeParams,
 };
 use chimera_shared::config::EstimatorSpec;
 use linfa::prelude::*;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use rand08::{rngs::StdRng, Rng, SeedableRng};
-use tree::{Targets, Tree, TreeParams};
+use tree::{Presorted, Targets, Tree, TreeParams};
 
 /// A trained model of any supported kind. Serializable: a worker keeps its fitted model in its
 /// state directory, so a restart serves the same predictions.
@@ -26,6 +26,14 @@ pub enum Model {
     MultiLogistic(linfa_logistic::MultiFittedLogisticRegression<f64, usize>),
     /// A classification shard that holds a single class predicts it with certainty.
     Constant(usize),
+    /// A random forest or extra trees: the trees' leaf values (means or class frequencies)
+    /// averaged, as scikit-learn averages them.
+    Forest(Vec<Tree>),
+    /// Ridge regression: `x · coef + intercept`.
+    Ridge {
+        coef: Vec<f64>,
+        intercept: f64,
+    },
 }
 
 /// What a model outputs for a matrix: values (regression) or one probability row per sample,
@@ -65,9 +73,13 @@ pub fn bootstrap_seed(random_state: u64, worker: &str) -> u64 {
     h.finish()
 }
 
-/// Trains `spec` on `data`, each sample counted `weights[i]` times.
-pub fn fit(spec: &EstimatorSpec, data: &Dataset, weights: &[f64]) -> Result<Model, FitError> {
+/// Trains `spec` on `data`, each sample counted `weights[i]` times. `seed` drives what a
+/// model draws (a forest's samples, features and thresholds); the worker passes its
+/// [`bootstrap_seed`], so workers differ and reruns repeat.
+pub fn fit(spec: &EstimatorSpec, data: &Dataset, weights: &[f64], seed: u64) -> Result<Model, FitError> {
     match (spec, &data.target) {
+        (EstimatorSpec::Forest(p), target) => Ok(fit_forest(p, data, target, weights, seed)),
+        (EstimatorSpec::Ridge(p), Target::Regression(y)) => fit_ridge(p, data, y, weights),
         (EstimatorSpec::DecisionTree(p), Target::Regression(y)) => {
             let y = y.as_slice().expect("a fresh Array1 is contiguous");
             Ok(Model::Tree(Tree::fit(
@@ -102,7 +114,144 @@ fn tree_params(p: &DecisionTreeParams) -> TreeParams {
         max_leaf_nodes: p.max_leaf_nodes.map(|d| d as usize),
         min_samples_leaf: p.min_samples_leaf as f64,
         min_samples_split: p.min_samples_split as f64,
+        ..TreeParams::default()
     }
+}
+
+/// A forest: each tree on its own bootstrap sample (when asked) of the weighted rows, drawing
+/// `max_features` features per split; extra trees also draw the thresholds. Trees grow on
+/// every core, and tree `i`'s draws depend only on the seed and `i`, so the forest does not
+/// depend on the thread count.
+fn fit_forest(p: &ForestParams, data: &Dataset, target: &Target, weights: &[f64], seed: u64) -> Model {
+    let seed = p.random_state.map_or(seed, |r| bootstrap_seed(r, "forest"));
+    let n = data.n_rows();
+    let d = data.x.ncols();
+    let presorted = Presorted::new(data.x.view());
+    let grow = |i: usize| -> Tree {
+        let mut h = chimera_shared::hash::Fnv::seeded(seed);
+        h.eat(&(i as u64).to_le_bytes());
+        let tree_seed = h.finish();
+        let mut w = weights.to_vec();
+        if p.bootstrap {
+            let mut rng = StdRng::seed_from_u64(tree_seed);
+            let mut counts = vec![0.0; n];
+            for _ in 0..n {
+                counts[rng.gen_range(0..n)] += 1.0;
+            }
+            for (wi, c) in w.iter_mut().zip(&counts) {
+                *wi *= c;
+            }
+        }
+        let params = TreeParams {
+            max_features: Some(p.max_features.of(d)),
+            random_thresholds: p.extra,
+            seed: tree_seed ^ 0x5DEE_CE66,
+            ..tree_params(&p.tree)
+        };
+        let targets = match target {
+            Target::Regression(y) => Targets::Values(y.as_slice().expect("a fresh Array1 is contiguous")),
+            Target::Classification { classes, y } => Targets::Classes {
+                y,
+                n_classes: classes.len(),
+            },
+        };
+        Tree::fit_presorted(data.x.view(), targets, &w, &params, &presorted)
+    };
+    let count = p.n_estimators as usize;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(count);
+    let mut trees: Vec<(usize, Tree)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let grow = &grow;
+                scope.spawn(move || (t..count).step_by(threads).map(|i| (i, grow(i))).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a tree never panics"))
+            .collect()
+    });
+    trees.sort_by_key(|(i, _)| *i);
+    Model::Forest(trees.into_iter().map(|(_, t)| t).collect())
+}
+
+/// Ridge in closed form, as scikit-learn's `Ridge`: minimizes `Σ wᵢ (yᵢ − xᵢ·β − b)² + α‖β‖²`
+/// (the intercept unpenalized, through weighted centering), by a Cholesky solve of
+/// `(Xcᵀ W Xc + αI) β = Xcᵀ W yc`.
+#[allow(clippy::needless_range_loop)] // Matrix arithmetic reads best with its indices.
+fn fit_ridge(p: &RidgeParams, data: &Dataset, y: &Array1<f64>, w: &[f64]) -> Result<Model, FitError> {
+    let (n, d) = data.x.dim();
+    let total: f64 = w.iter().sum();
+    let (mut x_mean, mut y_mean) = (vec![0.0; d], 0.0);
+    if p.fit_intercept && total > 0.0 {
+        for i in 0..n {
+            for j in 0..d {
+                x_mean[j] += w[i] * data.x[[i, j]] / total;
+            }
+            y_mean += w[i] * y[i] / total;
+        }
+    }
+    let mut a = vec![0.0; d * d];
+    let mut b = vec![0.0; d];
+    let mut row = vec![0.0; d];
+    for i in 0..n {
+        if w[i] == 0.0 {
+            continue;
+        }
+        for j in 0..d {
+            row[j] = data.x[[i, j]] - x_mean[j];
+        }
+        let yc = y[i] - y_mean;
+        for j in 0..d {
+            let wj = w[i] * row[j];
+            b[j] += wj * yc;
+            for k in 0..=j {
+                a[j * d + k] += wj * row[k];
+            }
+        }
+    }
+    for j in 0..d {
+        a[j * d + j] += p.alpha;
+    }
+    // Cholesky, lower triangle in place: A = L Lᵀ.
+    for j in 0..d {
+        let mut diag = a[j * d + j];
+        for k in 0..j {
+            diag -= a[j * d + k] * a[j * d + k];
+        }
+        if diag <= 1e-12 * a[j * d + j].abs().max(1.0) {
+            return Err(FitError(
+                "ridge: the features are collinear and alpha is 0; set params.alpha above 0".into(),
+            ));
+        }
+        let l = diag.sqrt();
+        a[j * d + j] = l;
+        for i in j + 1..d {
+            let mut v = a[i * d + j];
+            for k in 0..j {
+                v -= a[i * d + k] * a[j * d + k];
+            }
+            a[i * d + j] = v / l;
+        }
+    }
+    // L z = b, then Lᵀ β = z.
+    let mut z = b;
+    for i in 0..d {
+        for k in 0..i {
+            z[i] -= a[i * d + k] * z[k];
+        }
+        z[i] /= a[i * d + i];
+    }
+    for i in (0..d).rev() {
+        for k in i + 1..d {
+            z[i] -= a[k * d + i] * z[k];
+        }
+        z[i] /= a[i * d + i];
+    }
+    let intercept = y_mean - z.iter().zip(&x_mean).map(|(c, m)| c * m).sum::<f64>();
+    Ok(Model::Ridge { coef: z, intercept })
 }
 
 /// linfa's linear models take no sample weights: a bootstrap sample becomes repeated rows.
@@ -210,6 +359,28 @@ impl Model {
                 }
                 Output::Probabilities(out)
             }
+            Model::Forest(trees) => {
+                let width = trees.first().map_or(1, |t| t.leaf_values(x.row(0)).len());
+                let mut out = Array2::zeros((x.nrows(), width));
+                for (i, r) in x.rows().into_iter().enumerate() {
+                    let mut row = out.row_mut(i);
+                    for t in trees {
+                        row += &ndarray::ArrayView1::from(t.leaf_values(r));
+                    }
+                    row /= trees.len() as f64;
+                }
+                if n_classes == 0 {
+                    Output::Values(out.column(0).to_owned())
+                } else {
+                    Output::Probabilities(out)
+                }
+            }
+            Model::Ridge { coef, intercept } => Output::Values(
+                x.rows()
+                    .into_iter()
+                    .map(|r| r.iter().zip(coef).map(|(a, b)| a * b).sum::<f64>() + intercept)
+                    .collect(),
+            ),
             Model::Constant(class) => {
                 let mut out = Array2::zeros((x.nrows(), n_classes.max(1)));
                 out.column_mut(*class).fill(1.0);
@@ -254,6 +425,102 @@ pub fn answer(output: Output, target: &Target) -> PredictResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn forest_data() -> Dataset {
+        let mut rng = StdRng::seed_from_u64(9);
+        let x = Array2::from_shape_fn((400, 6), |_| rng.gen_range(-1.0..1.0));
+        let y: Vec<usize> = x
+            .rows()
+            .into_iter()
+            .map(|r| usize::from(r[0] + r[1] * r[2] > 0.0))
+            .collect();
+        Dataset {
+            columns: (0..6).map(|j| format!("f{j}")).collect(),
+            x,
+            target: Target::Classification {
+                classes: vec![chimera_shared::api::Label::Int(0), chimera_shared::api::Label::Int(1)],
+                y,
+            },
+            target_name: "y".into(),
+        }
+    }
+
+    fn forest(extra: bool, random_state: Option<u64>) -> EstimatorSpec {
+        EstimatorSpec::Forest(ForestParams {
+            extra,
+            n_estimators: 8,
+            max_features: chimera_shared::config::spec::MaxFeatures::Sqrt,
+            tree: DecisionTreeParams::default(),
+            bootstrap: !extra,
+            random_state,
+        })
+    }
+
+    #[test]
+    fn a_forest_repeats_for_its_seed_and_differs_for_another() {
+        let data = forest_data();
+        let w = vec![1.0; 400];
+        for extra in [false, true] {
+            let predict =
+                |spec: &EstimatorSpec, seed: u64| match fit(spec, &data, &w, seed).unwrap().predict(data.x.view(), 2) {
+                    Output::Probabilities(p) => p,
+                    Output::Values(_) => panic!("probabilities"),
+                };
+            let a = predict(&forest(extra, None), 1);
+            assert_eq!(a, predict(&forest(extra, None), 1), "the same seed, the same forest");
+            assert_ne!(
+                a,
+                predict(&forest(extra, None), 2),
+                "another worker's seed, another forest"
+            );
+            // params.random_state wins over the worker's seed.
+            assert_eq!(predict(&forest(extra, Some(5)), 1), predict(&forest(extra, Some(5)), 2));
+            // Averaged probabilities: rows sum to one, and the training rows are mostly right.
+            for row in a.rows() {
+                assert!((row.sum() - 1.0).abs() < 1e-9);
+            }
+            let Target::Classification { y, .. } = &data.target else {
+                unreachable!()
+            };
+            let right = a
+                .rows()
+                .into_iter()
+                .zip(y)
+                .filter(|(r, &c)| usize::from(r[1] > r[0]) == c)
+                .count();
+            assert!(right > 360, "{right} of 400");
+        }
+    }
+
+    #[test]
+    fn ridge_matches_the_normal_equations_and_survives_a_restart() {
+        // y = 2 x0 - x1 + 3 exactly: a tiny alpha recovers it.
+        let x = Array2::from_shape_fn((50, 2), |(i, j)| ((i * 7 + j * 3) % 11) as f64);
+        let y: Array1<f64> = x.rows().into_iter().map(|r| 2.0 * r[0] - r[1] + 3.0).collect();
+        let data = Dataset {
+            columns: vec!["a".into(), "b".into()],
+            x: x.clone(),
+            target: Target::Regression(y.clone()),
+            target_name: "y".into(),
+        };
+        let spec = EstimatorSpec::Ridge(RidgeParams {
+            alpha: 1e-9,
+            fit_intercept: true,
+            random_state: None,
+        });
+        let model = fit(&spec, &data, &vec![1.0; 50], 0).unwrap();
+        let Model::Ridge { coef, intercept } = &model else {
+            panic!()
+        };
+        assert!((coef[0] - 2.0).abs() < 1e-6 && (coef[1] + 1.0).abs() < 1e-6 && (intercept - 3.0).abs() < 1e-6);
+        // Through the state directory, as a restarted worker reads it back.
+        let dir = std::env::temp_dir().join(format!("chimera-ridge-{}", std::process::id()));
+        let state = chimera_shared::state::StateDir::new(dir.clone(), "fp".to_string());
+        state.save("model.yaml", &model).unwrap();
+        let saved: Model = state.load("model.yaml").unwrap().expect("saved");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(saved.predict(x.view(), 0), model.predict(x.view(), 0));
+    }
 
     #[test]
     fn bootstrap_differs_between_workers_and_repeats_per_seed() {

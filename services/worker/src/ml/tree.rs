@@ -19,6 +19,15 @@ pub struct TreeParams {
     pub max_leaf_nodes: Option<usize>,
     pub min_samples_leaf: f64,
     pub min_samples_split: f64,
+    /// Features drawn at random for each split (a forest's `max_features`); `None`: all of
+    /// them, in order. As in scikit-learn, the search goes on past this many features until
+    /// one valid split is found.
+    pub max_features: Option<usize>,
+    /// Extremely randomized trees: each drawn feature gets one threshold, drawn uniformly
+    /// between its smallest and largest value in the node, instead of the best one.
+    pub random_thresholds: bool,
+    /// Seeds the feature draws and thresholds.
+    pub seed: u64,
 }
 
 impl Default for TreeParams {
@@ -28,6 +37,9 @@ impl Default for TreeParams {
             max_leaf_nodes: None,
             min_samples_leaf: 1.0,
             min_samples_split: 2.0,
+            max_features: None,
+            random_thresholds: false,
+            seed: 0,
         }
     }
 }
@@ -108,6 +120,26 @@ impl Ord for Candidate {
     }
 }
 
+/// Every row's index, sorted by each feature in turn (`n` per feature).
+pub struct Presorted(Vec<u32>);
+
+impl Presorted {
+    pub fn new(x: ArrayView2<'_, f64>) -> Presorted {
+        let (n, d) = x.dim();
+        let mut order = Vec::with_capacity(n * d);
+        let mut pairs: Vec<(f64, u32)> = Vec::with_capacity(n);
+        for j in 0..d {
+            let col = x.column(j);
+            pairs.clear();
+            pairs.extend((0..n as u32).map(|i| (col[i as usize], i)));
+            // Stable by index on ties, so the result never depends on the sort's internals.
+            pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            order.extend(pairs.iter().map(|p| p.1));
+        }
+        Presorted(order)
+    }
+}
+
 /// The growing state: sorted index lists and scratch buffers, reused across nodes.
 struct Builder<'a> {
     x: ArrayView2<'a, f64>,
@@ -120,25 +152,38 @@ struct Builder<'a> {
     goes_left: Vec<bool>,
     scratch: Vec<u32>,
     tree: Tree,
+    /// Draws for random feature subsets and thresholds (only when the params ask for them).
+    rng: std::cell::RefCell<rand08::rngs::StdRng>,
 }
 
 impl Tree {
     /// Grows a tree. `x` is samples × features (any layout; column-major scans fastest);
     /// `weights[i]` is how often sample `i` counts (0 leaves it out, 2 counts it twice).
     pub fn fit<'a>(x: ArrayView2<'a, f64>, targets: Targets<'a>, weights: &'a [f64], params: &'a TreeParams) -> Tree {
+        Self::fit_presorted(x, targets, weights, params, &Presorted::new(x))
+    }
+
+    /// As [`Tree::fit`], with every feature already sorted: a forest sorts once for all its
+    /// trees, and each tree only drops the rows its bootstrap sample left out.
+    pub fn fit_presorted<'a>(
+        x: ArrayView2<'a, f64>,
+        targets: Targets<'a>,
+        weights: &'a [f64],
+        params: &'a TreeParams,
+        presorted: &Presorted,
+    ) -> Tree {
         let (n, d) = x.dim();
         assert_eq!(weights.len(), n, "one weight per sample");
-        let active: Vec<u32> = (0..n as u32).filter(|&i| weights[i as usize] > 0.0).collect();
-        let m = active.len();
+        assert_eq!(presorted.0.len(), n * d, "presorted for this matrix");
+        let m = weights.iter().filter(|&&w| w > 0.0).count();
         let mut order = Vec::with_capacity(m * d);
-        let mut pairs: Vec<(f64, u32)> = Vec::with_capacity(m);
         for j in 0..d {
-            let col = x.column(j);
-            pairs.clear();
-            pairs.extend(active.iter().map(|&i| (col[i as usize], i)));
-            // Stable by index on ties, so the result never depends on the sort's internals.
-            pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            order.extend(pairs.iter().map(|p| p.1));
+            order.extend(
+                presorted.0[j * n..(j + 1) * n]
+                    .iter()
+                    .copied()
+                    .filter(|&i| weights[i as usize] > 0.0),
+            );
         }
         let mut b = Builder {
             x,
@@ -149,6 +194,7 @@ impl Tree {
             m,
             goes_left: vec![false; n],
             scratch: Vec::with_capacity(m),
+            rng: std::cell::RefCell::new(rand08::SeedableRng::seed_from_u64(params.seed)),
             tree: Tree {
                 nodes: Vec::new(),
                 values: Vec::new(),
@@ -314,9 +360,33 @@ impl Builder<'_> {
 
         let mut best: Option<Split> = None;
         let mut left = vec![0.0; width];
-        for j in 0..self.tree.n_features {
+        let d = self.tree.n_features;
+        let random = p.max_features.is_some_and(|k| k < d) || p.random_thresholds;
+        let mut features: Vec<usize> = (0..d).collect();
+        for (visited, slot) in (0..d).enumerate() {
+            // Forests: features in a random order, stopping after `max_features` once a valid
+            // split exists (a Fisher-Yates shuffle drawn one step at a time).
+            if random {
+                let mut rng = self.rng.borrow_mut();
+                let pick = rand08::Rng::gen_range(&mut *rng, slot..d);
+                features.swap(slot, pick);
+                if best.is_some() && visited >= p.max_features.unwrap_or(d) {
+                    break;
+                }
+            }
+            let j = features[slot];
             let col = self.x.column(j);
             let rows = &self.order[j * self.m + start..j * self.m + end];
+            let (lo, hi) = (col[rows[0] as usize], col[rows[rows.len() - 1] as usize]);
+            if lo >= hi {
+                continue; // Constant in this node.
+            }
+            // Extra trees: one threshold in [lo, hi), and only the cut at it is scored.
+            let drawn = p.random_thresholds.then(|| {
+                let mut rng = self.rng.borrow_mut();
+                let t = rand08::Rng::gen_range(&mut *rng, lo..hi);
+                t.max(lo)
+            });
             left.fill(0.0);
             let mut w_left = 0.0;
             // Incremental Σ over classes of left² and right²: O(1) per row.
@@ -348,13 +418,18 @@ impl Builder<'_> {
                 if here >= next {
                     continue; // Equal values cannot be separated.
                 }
+                if let Some(t) = drawn {
+                    if !(here <= t && t < next) {
+                        continue;
+                    }
+                }
                 let w_right = w_total - w_left;
                 if w_left < p.min_samples_leaf || w_right < p.min_samples_leaf {
                     continue;
                 }
                 let improvement = sq_left / w_left + sq_right / w_right - parent;
                 if best.is_none_or(|b| improvement > b.improvement) {
-                    let mut threshold = here + (next - here) / 2.0;
+                    let mut threshold = drawn.unwrap_or(here + (next - here) / 2.0);
                     if threshold >= next {
                         threshold = here; // Midpoint rounded up to `next`: keep `next` on the right.
                     }

@@ -276,11 +276,80 @@ mod tests {
     #[test]
     fn worker_unknown_model_names_the_allowed_ones() {
         assert_eq!(
-            worker_err("kind: classification\nmodel: random_forest\n"),
-            "chimera_workers/w1.yaml: model: random_forest is invalid: a classification worker allows: decision_tree, logistic_regression"
+            worker_err("kind: classification\nmodel: gradient_boosting\n"),
+            "chimera_workers/w1.yaml: model: gradient_boosting is invalid: a classification worker allows: decision_tree, random_forest, extra_trees, logistic_regression"
         );
         assert!(worker_err("kind: regression\nmodel: logistic_regression\n")
-            .contains("linear_regression, lasso, elastic_net"));
+            .contains("linear_regression, ridge, lasso, elastic_net"));
+    }
+
+    #[test]
+    fn forests_take_scikit_learns_parameters_and_defaults() {
+        let forest = |task: &str, params: &str| -> Result<ForestParams, String> {
+            let text = format!("kind: {task}\nmodel: random_forest\nparams: {params}\n");
+            match parse_worker(&text, W).map_err(|e| e.to_string())?.kind {
+                WorkerKind::Model {
+                    estimator: EstimatorSpec::Forest(p),
+                    ..
+                } => Ok(p),
+                other => panic!("{other:?}"),
+            }
+        };
+        let c = forest("classification", "{}").unwrap();
+        assert_eq!(
+            (c.n_estimators, c.max_features, c.bootstrap),
+            (100, MaxFeatures::Sqrt, true)
+        );
+        assert_eq!(forest("regression", "{}").unwrap().max_features, MaxFeatures::All);
+        for (text, expected) in [
+            ("log2", MaxFeatures::Log2),
+            ("3", MaxFeatures::Count(3)),
+            ("0.5", MaxFeatures::Fraction(0.5)),
+            ("null", MaxFeatures::All),
+        ] {
+            let p = forest("classification", &format!("{{max_features: {text}}}")).unwrap();
+            assert_eq!(p.max_features, expected, "{text}");
+        }
+        assert_eq!(MaxFeatures::Sqrt.of(20), 4);
+        assert_eq!(MaxFeatures::Fraction(0.01).of(20), 1, "at least one feature");
+        let p = forest("classification", "{random_state: 7, criterion: gini, max_depth: 4}").unwrap();
+        assert_eq!((p.random_state, p.tree.max_depth), (Some(7), Some(4)));
+        let extra = parse_worker("kind: regression\nmodel: extra_trees\n", W).unwrap();
+        let WorkerKind::Model {
+            estimator: EstimatorSpec::Forest(e),
+            ..
+        } = extra.kind
+        else {
+            panic!()
+        };
+        assert!(e.extra && !e.bootstrap, "extra trees do not bootstrap by default");
+        for (params, needle) in [
+            ("{max_features: 0}", "params.max_features"),
+            ("{max_features: 1.5}", "params.max_features"),
+            ("{max_features: all}", "params.max_features"),
+            ("{criterion: entropy}", "entropy and log_loss are not supported yet"),
+            ("{n_estimators: 0}", "params.n_estimators"),
+            ("{max_depth: 0}", "params.max_depth"),
+            ("{n_jobs: 2}", "n_jobs"),
+        ] {
+            let e = forest("classification", params).unwrap_err();
+            assert!(e.contains(needle), "{params}: {e}");
+        }
+        // params.random_state wherever scikit-learn takes it.
+        for model in ["decision_tree", "logistic_regression"] {
+            parse_worker(
+                &format!("kind: classification\nmodel: {model}\nparams: {{random_state: 3}}\n"),
+                W,
+            )
+            .unwrap();
+        }
+        for model in ["ridge", "lasso", "elastic_net"] {
+            parse_worker(
+                &format!("kind: regression\nmodel: {model}\nparams: {{random_state: 3}}\n"),
+                W,
+            )
+            .unwrap();
+        }
     }
 
     #[test]

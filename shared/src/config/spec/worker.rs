@@ -64,6 +64,87 @@ pub enum EstimatorSpec {
     LogisticRegression(LogisticRegressionParams),
     /// `lasso` is elastic net with `l1_ratio: 1`.
     ElasticNet(ElasticNetParams),
+    /// `random_forest` (best splits) and `extra_trees` (random thresholds): bagged trees on
+    /// random feature subsets.
+    Forest(ForestParams),
+    Ridge(RidgeParams),
+}
+
+/// `max_features` as scikit-learn takes it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxFeatures {
+    All,
+    Sqrt,
+    Log2,
+    Count(u64),
+    Fraction(f64),
+}
+
+impl MaxFeatures {
+    /// How many of `d` features a split draws (at least one).
+    pub fn of(self, d: usize) -> usize {
+        let k = match self {
+            MaxFeatures::All => d,
+            MaxFeatures::Sqrt => (d as f64).sqrt() as usize,
+            MaxFeatures::Log2 => (d as f64).log2() as usize,
+            MaxFeatures::Count(k) => k as usize,
+            MaxFeatures::Fraction(f) => (f * d as f64) as usize,
+        };
+        k.clamp(1, d.max(1))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForestParams {
+    /// `extra_trees`: thresholds drawn at random.
+    pub extra: bool,
+    pub n_estimators: u64,
+    pub max_features: MaxFeatures,
+    pub tree: DecisionTreeParams,
+    /// Each tree on its own bootstrap sample (scikit-learn's default: forests yes, extra trees no).
+    pub bootstrap: bool,
+    pub random_state: Option<u64>,
+}
+
+/// A forest's file, as written: the tree limits, plus the ensemble's own keys.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForestFile {
+    #[serde(default = "hundred")]
+    n_estimators: u64,
+    /// `Some(Null)` when written as null (all features), `None` when absent (the default).
+    #[serde(default, deserialize_with = "present")]
+    max_features: Option<Value>,
+    #[serde(default)]
+    max_depth: Option<u64>,
+    #[serde(default)]
+    max_leaf_nodes: Option<u64>,
+    #[serde(default = "one")]
+    min_samples_leaf: u64,
+    #[serde(default = "two")]
+    min_samples_split: u64,
+    #[serde(default)]
+    bootstrap: Option<bool>,
+    #[serde(default)]
+    criterion: Option<String>,
+    #[serde(default)]
+    random_state: Option<u64>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RidgeParams {
+    #[serde(default = "one_f")]
+    pub alpha: f64,
+    #[serde(default = "d_true")]
+    pub fit_intercept: bool,
+    /// Accepted as scikit-learn does; the closed-form solve draws nothing.
+    #[serde(default)]
+    pub random_state: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -77,6 +158,9 @@ pub struct DecisionTreeParams {
     pub min_samples_leaf: u64,
     #[serde(default = "two")]
     pub min_samples_split: u64,
+    /// Accepted as scikit-learn does; a tree that tries every feature draws nothing.
+    #[serde(default)]
+    pub random_state: Option<u64>,
 }
 
 impl Default for DecisionTreeParams {
@@ -86,7 +170,33 @@ impl Default for DecisionTreeParams {
             max_leaf_nodes: None,
             min_samples_leaf: 1,
             min_samples_split: 2,
+            random_state: None,
         }
+    }
+}
+
+impl DecisionTreeParams {
+    fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        let key = |k: &str, v: &dyn std::fmt::Display, rule: &str| {
+            Err(ConfigError::key(path, format!("params.{k}"), v, rule))
+        };
+        if self.max_depth == Some(0) {
+            return key("max_depth", &0, "must be an integer >= 1, or null for no limit");
+        }
+        if matches!(self.max_leaf_nodes, Some(n) if n < 2) {
+            return key(
+                "max_leaf_nodes",
+                &self.max_leaf_nodes.unwrap_or(0),
+                "must be an integer >= 2, or null for no limit",
+            );
+        }
+        if self.min_samples_leaf < 1 {
+            return key("min_samples_leaf", &self.min_samples_leaf, "must be an integer >= 1");
+        }
+        if self.min_samples_split < 2 {
+            return key("min_samples_split", &self.min_samples_split, "must be an integer >= 2");
+        }
+        Ok(())
     }
 }
 
@@ -107,6 +217,9 @@ pub struct LogisticRegressionParams {
     pub max_iter: u64,
     #[serde(default = "d_true")]
     pub fit_intercept: bool,
+    /// Accepted as scikit-learn does; the solver here draws nothing.
+    #[serde(default)]
+    pub random_state: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -122,6 +235,9 @@ pub struct ElasticNetParams {
     pub tol: f64,
     #[serde(default = "d_true")]
     pub fit_intercept: bool,
+    /// Accepted as scikit-learn does; cyclic coordinate descent draws nothing.
+    #[serde(default)]
+    pub random_state: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -135,6 +251,8 @@ struct LassoParams {
     tol: f64,
     #[serde(default = "d_true")]
     fit_intercept: bool,
+    #[serde(default)]
+    random_state: Option<u64>,
 }
 
 fn one() -> u64 {
@@ -160,8 +278,16 @@ fn d_tol() -> f64 {
 }
 
 /// The models a model worker offers, by task, as the names users write in `model:`.
-pub const REGRESSION_MODELS: &[&str] = &["decision_tree", "linear_regression", "lasso", "elastic_net"];
-pub const CLASSIFICATION_MODELS: &[&str] = &["decision_tree", "logistic_regression"];
+pub const REGRESSION_MODELS: &[&str] = &[
+    "decision_tree",
+    "random_forest",
+    "extra_trees",
+    "linear_regression",
+    "ridge",
+    "lasso",
+    "elastic_net",
+];
+pub const CLASSIFICATION_MODELS: &[&str] = &["decision_tree", "random_forest", "extra_trees", "logistic_regression"];
 
 impl EstimatorSpec {
     fn parse(task: TaskKind, model: &str, params: Value, path: &str) -> Result<Self, ConfigError> {
@@ -203,23 +329,84 @@ impl EstimatorSpec {
         let spec = match model {
             "decision_tree" => {
                 let p: DecisionTreeParams = from_value(params, path, "params.")?;
-                if p.max_depth == Some(0) {
-                    return key("max_depth", &0, "must be an integer >= 1, or null for no limit");
+                p.validate(path)?;
+                EstimatorSpec::DecisionTree(p)
+            }
+            "random_forest" | "extra_trees" => {
+                let f: ForestFile = from_value(params, path, "params.")?;
+                let tree = DecisionTreeParams {
+                    max_depth: f.max_depth,
+                    max_leaf_nodes: f.max_leaf_nodes,
+                    min_samples_leaf: f.min_samples_leaf,
+                    min_samples_split: f.min_samples_split,
+                    random_state: f.random_state,
+                };
+                tree.validate(path)?;
+                if !(1..=10_000).contains(&f.n_estimators) {
+                    return key("n_estimators", &f.n_estimators, "must be an integer from 1 to 10000");
                 }
-                if matches!(p.max_leaf_nodes, Some(n) if n < 2) {
+                let criterion_ok = matches!(
+                    (task, f.criterion.as_deref()),
+                    (_, None)
+                        | (TaskKind::Classification, Some("gini"))
+                        | (TaskKind::Regression, Some("squared_error"))
+                );
+                if !criterion_ok {
                     return key(
-                        "max_leaf_nodes",
-                        &p.max_leaf_nodes.unwrap_or(0),
-                        "must be an integer >= 2, or null for no limit",
+                        "criterion",
+                        &f.criterion.unwrap_or_default(),
+                        if task == TaskKind::Classification {
+                            "must be gini (entropy and log_loss are not supported yet)"
+                        } else {
+                            "must be squared_error"
+                        },
                     );
                 }
-                if p.min_samples_leaf < 1 {
-                    return key("min_samples_leaf", &p.min_samples_leaf, "must be an integer >= 1");
+                // scikit-learn's defaults: sqrt of the features for classifiers, all of them
+                // for regressors.
+                let max_features = match f.max_features {
+                    None => {
+                        if task == TaskKind::Classification {
+                            MaxFeatures::Sqrt
+                        } else {
+                            MaxFeatures::All
+                        }
+                    }
+                    Some(Value::Null) => MaxFeatures::All,
+                    Some(Value::String(s)) if s == "sqrt" => MaxFeatures::Sqrt,
+                    Some(Value::String(s)) if s == "log2" => MaxFeatures::Log2,
+                    Some(Value::Number(n)) if n.as_u64().is_some_and(|k| k >= 1) => {
+                        MaxFeatures::Count(n.as_u64().unwrap_or(1))
+                    }
+                    Some(Value::Number(n))
+                        if n.as_f64().is_some_and(|x| x > 0.0 && x <= 1.0) && n.as_u64().is_none() =>
+                    {
+                        MaxFeatures::Fraction(n.as_f64().unwrap_or(1.0))
+                    }
+                    Some(other) => {
+                        return key(
+                            "max_features",
+                            &yaml_text(&other),
+                            "must be sqrt, log2, an integer >= 1, a fraction in (0, 1], or null for all features",
+                        )
+                    }
+                };
+                let extra = model == "extra_trees";
+                EstimatorSpec::Forest(ForestParams {
+                    extra,
+                    n_estimators: f.n_estimators,
+                    max_features,
+                    tree,
+                    bootstrap: f.bootstrap.unwrap_or(!extra),
+                    random_state: f.random_state,
+                })
+            }
+            "ridge" => {
+                let p: RidgeParams = from_value(params, path, "params.")?;
+                if !(p.alpha >= 0.0 && p.alpha.is_finite()) {
+                    return key("alpha", &p.alpha, "must be a number >= 0");
                 }
-                if p.min_samples_split < 2 {
-                    return key("min_samples_split", &p.min_samples_split, "must be an integer >= 2");
-                }
-                EstimatorSpec::DecisionTree(p)
+                EstimatorSpec::Ridge(p)
             }
             "linear_regression" => EstimatorSpec::LinearRegression(from_value(params, path, "params.")?),
             "logistic_regression" => {
@@ -240,6 +427,7 @@ impl EstimatorSpec {
                     max_iter: p.max_iter,
                     tol: p.tol,
                     fit_intercept: p.fit_intercept,
+                    random_state: p.random_state,
                 };
                 p.validate(path)?;
                 EstimatorSpec::ElasticNet(p)
