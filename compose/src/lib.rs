@@ -370,18 +370,10 @@ fn input_label(y: &mut Yaml, options: &Options, service: &str) {
 
 /// A scratch image has no shell or curl: the binary probes its own /healthz.
 fn healthcheck(y: &mut Yaml, binary: &str) {
-    y.line(2, "healthcheck:");
-    y.line(
-        3,
-        &format!("test: [{}, {}, {}]", quote("CMD"), quote(binary), quote("healthcheck")),
-    );
     // Every 30 s, Docker's default: each check makes the engine start a process in the
     // container (about 85 ms of CPU here), so checks every few seconds cost an idle experiment
     // over 10% of a core. Start-up does not wait for them (see `depends_on`).
-    y.kv(3, "interval", "30s");
-    y.kv(3, "timeout", "2s");
-    y.raw(3, "retries", 3);
-    y.kv(3, "start_period", "10s");
+    yaml::healthcheck(y, binary, "30s");
 }
 
 /// `prometheus.yml`: scrape the master and every worker on the private network.

@@ -198,18 +198,10 @@ fn node_common(y: &mut Yaml, binary: &str) {
     y.line(2, "cap_drop:");
     y.item(3, "ALL");
     y.kv(2, "stop_grace_period", "10s");
-    y.line(2, "healthcheck:");
-    y.line(
-        3,
-        &format!("test: [{}, {}, {}]", quote("CMD"), quote(binary), quote("healthcheck")),
-    );
     // Every 10 s, not Compose's 30 s: Swarm puts a task in its service's DNS only once the
     // task is healthy, so the first check gates when the master can find a worker. Each
     // check costs the engine a process start (about 85 ms of CPU here).
-    y.kv(3, "interval", "10s");
-    y.kv(3, "timeout", "2s");
-    y.raw(3, "retries", 3);
-    y.kv(3, "start_period", "10s");
+    crate::yaml::healthcheck(y, binary, "10s");
 }
 
 fn deploy(y: &mut Yaml, cpus: Option<f64>, memory: &str, constraint: Option<String>) {

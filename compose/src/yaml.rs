@@ -24,3 +24,17 @@ impl Yaml {
 pub(crate) fn quote(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialize") // JSON strings are valid YAML scalars.
 }
+
+/// The health check of a Chimera node: its own binary probes its `/healthz` (a scratch image
+/// has no shell or curl), every `interval`.
+pub(crate) fn healthcheck(y: &mut Yaml, binary: &str, interval: &str) {
+    y.line(2, "healthcheck:");
+    y.line(
+        3,
+        &format!("test: [{}, {}, {}]", quote("CMD"), quote(binary), quote("healthcheck")),
+    );
+    y.kv(3, "interval", interval);
+    y.kv(3, "timeout", "2s");
+    y.raw(3, "retries", 3);
+    y.kv(3, "start_period", "10s");
+}

@@ -2,6 +2,9 @@
 //! same experiment config as the Compose file, and read back into the Kubernetes API types.
 //! Rewrite the golden files after an intended change with `UPDATE_GOLDEN=1 cargo xtask test`.
 
+mod common;
+use common::{example, golden};
+
 use chimera_compose::kubernetes::{self, KubeData, KubeOptions, Manifests};
 use chimera_compose::swarm::{self, SwarmOptions};
 use chimera_compose::{parse_registry, Images};
@@ -10,10 +13,6 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(name)
-}
 
 fn load_dir(dir: &Path, extra: &[(&str, &str)]) -> Experiment {
     let mut src = EnvSource {
@@ -24,20 +23,6 @@ fn load_dir(dir: &Path, extra: &[(&str, &str)]) -> Experiment {
         src.dotenv.insert((*k).to_string(), (*v).to_string());
     }
     Experiment::load_with(dir, &src).unwrap()
-}
-
-fn golden(file: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(file);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(
-        actual,
-        expected,
-        "{} differs; if intended, rerun with UPDATE_GOLDEN=1",
-        path.display()
-    );
 }
 
 fn swarm_options() -> SwarmOptions {

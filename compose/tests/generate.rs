@@ -1,13 +1,11 @@
 //! The generator's output is deterministic (golden files) and validated.
 //! Rewrite the golden files after an intended change with `UPDATE_GOLDEN=1 cargo test -p chimera-compose`.
 
+mod common;
+use common::{example, golden};
+
 use chimera_compose::{generate, plan, prometheus_config, Options};
 use chimera_shared::config::{dotenv, EnvSource, Experiment};
-use std::path::{Path, PathBuf};
-
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(name)
-}
 
 /// The example's `.env` alone, whatever the test process's environment holds.
 fn load(name: &str, extra: &[(&str, &str)]) -> Experiment {
@@ -20,20 +18,6 @@ fn load(name: &str, extra: &[(&str, &str)]) -> Experiment {
         src.dotenv.insert(k.to_string(), v.to_string());
     }
     Experiment::load_with(&dir, &src).unwrap()
-}
-
-fn golden(file: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(file);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(
-        actual,
-        expected,
-        "{} differs; if intended, rerun with UPDATE_GOLDEN=1",
-        path.display()
-    );
 }
 
 #[test]

@@ -4,9 +4,8 @@
 //! 127.0.0.1`) and leaves the engine as it found it. Skipped with a notice when no Docker daemon
 //! answers, unless `CHIMERA_REQUIRE_DOCKER=1` (as `.ci/run` sets).
 
-use chimera_shared::api::PredictRequest;
 use chimera_shared::client::Client;
-use chimera_tests::{docker_or_skip, free_ports, xtask, Cluster, Csv, Down, TempDir};
+use chimera_tests::{docker_or_skip, free_ports, xtask, Cluster, Down, TempDir};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
@@ -151,14 +150,6 @@ fn experiment(example: &str, subnet: u8) -> (TempDir, String, u16) {
     (dir, name, p[3])
 }
 
-fn request(dir: &Path) -> PredictRequest {
-    let x = Csv::read(&dir.join("test/X_test.csv"));
-    PredictRequest {
-        columns: x.header.clone(),
-        rows: x.numbers(),
-    }
-}
-
 #[test]
 fn a_one_node_swarm_answers_like_compose_and_local_processes_and_leaves_nothing() {
     if !docker_or_skip("a_one_node_swarm_answers_like_compose_and_local_processes_and_leaves_nothing") {
@@ -177,7 +168,7 @@ fn a_one_node_swarm_answers_like_compose_and_local_processes_and_leaves_nothing(
         let spec = dir.path().join("chimera_workers/worker-1.yaml");
         let text = std::fs::read_to_string(&spec).unwrap();
         dir.write("chimera_workers/worker-1.yaml", &format!("{text}node: alpha\n"));
-        let req = request(dir.path());
+        let req = chimera_tests::test_split(&dir).0;
 
         let down = SwarmDown(dir.path());
         let (ok, out) = xtask(&["up", "--swarm", "--no-build"], dir.path());

@@ -374,6 +374,18 @@ fn at(file: &str, line: usize) -> String {
     format!("{file}:{line}")
 }
 
+/// The first argument of `SGDWorker` and `ParameterServerMaster`.
+fn model_type(call: &Call, file: &str) -> Result<String, String> {
+    match call.args.first() {
+        Some(Py::Str(s)) if s == "regressor" || s == "classifier" => Ok(s.clone()),
+        _ => Err(format!(
+            "{}: {}'s first argument must be \"regressor\" or \"classifier\"",
+            at(file, call.line),
+            call.name
+        )),
+    }
+}
+
 fn worker(file: &str, text: &str) -> Result<Translated, String> {
     let toks = tokenize(text);
     let calls = find_calls(&toks, &["RegressionWorker", "ClassificationWorker", "SGDWorker"])
@@ -386,15 +398,7 @@ fn worker(file: &str, text: &str) -> Result<Translated, String> {
     };
     let mut m = Mapping::new();
     let said = if call.name == "SGDWorker" {
-        let model_type = match call.args.first() {
-            Some(Py::Str(s)) if s == "regressor" || s == "classifier" => s.clone(),
-            _ => {
-                return Err(format!(
-                    "{}: SGDWorker's first argument must be \"regressor\" or \"classifier\"",
-                    at(file, call.line)
-                ))
-            }
-        };
+        let model_type = model_type(call, file)?;
         m.insert("kind".into(), "sgd".into());
         m.insert("model_type".into(), model_type.clone().into());
         if call.kwargs.is_empty() {
@@ -508,15 +512,7 @@ fn master(file: &str, text: &str) -> Result<Master, String> {
             "aggregation master".to_string()
         }
         "ParameterServerMaster" => {
-            let model_type = match m.args.first() {
-                Some(Py::Str(s)) if s == "regressor" || s == "classifier" => s.clone(),
-                _ => {
-                    return Err(format!(
-                        "{}: ParameterServerMaster's first argument must be \"regressor\" or \"classifier\"",
-                        at(file, m.line)
-                    ))
-                }
-            };
+            let model_type = model_type(m, file)?;
             spec.insert("kind".into(), "parameter-server".into());
             spec.insert("model_type".into(), model_type.clone().into());
             for (k, v, line) in &m.kwargs {
