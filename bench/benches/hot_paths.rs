@@ -149,6 +149,16 @@ fn models(c: &mut Criterion) {
             &regression,
         ),
         ("ridge-regression", "kind: regression\nmodel: ridge\n", &regression),
+        (
+            "gaussian_nb-classification",
+            "kind: classification\nmodel: gaussian_nb\n",
+            &classification,
+        ),
+        (
+            "k_neighbors-classification",
+            "kind: classification\nmodel: k_neighbors\n",
+            &classification,
+        ),
     ] {
         let spec = match chimera_shared::config::spec::parse_worker(yaml, "bench").unwrap().kind {
             chimera_shared::config::WorkerKind::Model { estimator, .. } => estimator,

@@ -357,6 +357,8 @@ fn model_name(estimator: &str) -> Option<&'static str> {
         "ExtraTreesRegressor" | "ExtraTreesClassifier" => "extra_trees",
         "LinearRegression" => "linear_regression",
         "Ridge" => "ridge",
+        "KNeighborsRegressor" | "KNeighborsClassifier" => "k_neighbors",
+        "GaussianNB" => "gaussian_nb",
         "Lasso" => "lasso",
         "ElasticNet" => "elastic_net",
         "LogisticRegression" => "logistic_regression",

@@ -6,7 +6,8 @@ pub mod tree;
 use crate::data::{Dataset, Target};
 use chimera_shared::api::{PredRows, PredictResponse};
 use chimera_shared::config::spec::{
-    DecisionTreeParams, ElasticNetParams, ForestParams, LinearRegressionParams, LogisticRegressionParams, RidgeParams,
+    DecisionTreeParams, ElasticNetParams, ForestParams, GaussianNbParams, KNeighborsParams, LinearRegressionParams,
+    LogisticRegressionParams, RidgeParams,
 };
 use chimera_shared::config::EstimatorSpec;
 use linfa::prelude::*;
@@ -33,6 +34,22 @@ pub enum Model {
     Ridge {
         coef: Vec<f64>,
         intercept: f64,
+    },
+    /// The training rows themselves (a bootstrap sample as repeated rows) and their targets:
+    /// values, or class indices.
+    KNeighbors {
+        x: Array2<f64>,
+        values: Vec<f64>,
+        classes: Vec<usize>,
+        k: usize,
+        by_distance: bool,
+        manhattan: bool,
+    },
+    /// Per class: the prior's log, and each feature's mean and (smoothed) variance.
+    GaussianNb {
+        log_prior: Vec<f64>,
+        mean: Array2<f64>,
+        var: Array2<f64>,
     },
 }
 
@@ -80,6 +97,10 @@ pub fn fit(spec: &EstimatorSpec, data: &Dataset, weights: &[f64], seed: u64) -> 
     match (spec, &data.target) {
         (EstimatorSpec::Forest(p), target) => Ok(fit_forest(p, data, target, weights, seed)),
         (EstimatorSpec::Ridge(p), Target::Regression(y)) => fit_ridge(p, data, y, weights),
+        (EstimatorSpec::KNeighbors(p), target) => Ok(fit_k_neighbors(p, data, target, weights)),
+        (EstimatorSpec::GaussianNb(p), Target::Classification { classes, y }) => {
+            Ok(fit_gaussian_nb(p, data, y, classes.len(), weights))
+        }
         (EstimatorSpec::DecisionTree(p), Target::Regression(y)) => {
             let y = y.as_slice().expect("a fresh Array1 is contiguous");
             Ok(Model::Tree(Tree::fit(
@@ -175,6 +196,114 @@ fn fit_forest(p: &ForestParams, data: &Dataset, target: &Target, weights: &[f64]
     });
     trees.sort_by_key(|(i, _)| *i);
     Model::Forest(trees.into_iter().map(|(_, t)| t).collect())
+}
+
+/// k nearest neighbours keep their training rows: fitting is storing them.
+fn fit_k_neighbors(p: &KNeighborsParams, data: &Dataset, target: &Target, weights: &[f64]) -> Model {
+    let (x, (values, classes)) = match target {
+        Target::Regression(y) => {
+            let (x, v) = resample(data.x.view(), y.as_slice().unwrap_or(&y.to_vec()), weights);
+            (x, (v, Vec::new()))
+        }
+        Target::Classification { y, .. } => {
+            let (x, c) = resample(data.x.view(), y, weights);
+            (x, (Vec::new(), c))
+        }
+    };
+    Model::KNeighbors {
+        k: (p.n_neighbors as usize).min(x.nrows()).max(1),
+        x,
+        values,
+        classes,
+        by_distance: p.weights == "distance",
+        manhattan: p.p == 1,
+    }
+}
+
+/// Gaussian naive Bayes as scikit-learn's `GaussianNB`: weighted per-class means and
+/// variances, each variance plus `var_smoothing` times the largest feature variance.
+#[allow(clippy::needless_range_loop)] // Per-class, per-feature sums read best with indices.
+fn fit_gaussian_nb(p: &GaussianNbParams, data: &Dataset, y: &[usize], n_classes: usize, w: &[f64]) -> Model {
+    let (n, d) = data.x.dim();
+    let mut count = vec![0.0; n_classes];
+    let mut mean = Array2::<f64>::zeros((n_classes, d));
+    let mut var = Array2::<f64>::zeros((n_classes, d));
+    for i in 0..n {
+        count[y[i]] += w[i];
+        for j in 0..d {
+            mean[[y[i], j]] += w[i] * data.x[[i, j]];
+        }
+    }
+    for c in 0..n_classes {
+        for j in 0..d {
+            mean[[c, j]] /= count[c].max(f64::MIN_POSITIVE);
+        }
+    }
+    for i in 0..n {
+        for j in 0..d {
+            let e = data.x[[i, j]] - mean[[y[i], j]];
+            var[[y[i], j]] += w[i] * e * e;
+        }
+    }
+    // The smoothing: a share of the largest variance of any feature over all rows.
+    let total: f64 = w.iter().sum();
+    let mut largest: f64 = 0.0;
+    for j in 0..d {
+        let m = (0..n).map(|i| w[i] * data.x[[i, j]]).sum::<f64>() / total.max(f64::MIN_POSITIVE);
+        let v = (0..n).map(|i| w[i] * (data.x[[i, j]] - m).powi(2)).sum::<f64>() / total.max(f64::MIN_POSITIVE);
+        largest = largest.max(v);
+    }
+    let epsilon = p.var_smoothing * largest;
+    for c in 0..n_classes {
+        for j in 0..d {
+            var[[c, j]] = var[[c, j]] / count[c].max(f64::MIN_POSITIVE) + epsilon;
+        }
+    }
+    let log_prior = count
+        .iter()
+        .map(|&c| if c > 0.0 { (c / total).ln() } else { f64::NEG_INFINITY })
+        .collect();
+    Model::GaussianNb { log_prior, mean, var }
+}
+
+/// The k nearest rows of `x` to `q` as (distance, row), nearest first.
+fn nearest(x: &Array2<f64>, q: ndarray::ArrayView1<'_, f64>, k: usize, manhattan: bool) -> Vec<(f64, usize)> {
+    let mut dist: Vec<(f64, usize)> = x
+        .rows()
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let d = if manhattan {
+                r.iter().zip(q.iter()).map(|(a, b)| (a - b).abs()).sum::<f64>()
+            } else {
+                r.iter()
+                    .zip(q.iter())
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f64>()
+                    .sqrt()
+            };
+            (d, i)
+        })
+        .collect();
+    // Ties to the earlier row, as a stable sort would give.
+    let by = |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+    if k < dist.len() {
+        dist.select_nth_unstable_by(k - 1, by);
+        dist.truncate(k);
+    }
+    dist.sort_unstable_by(by);
+    dist
+}
+
+/// Neighbour weights: equal, or 1 / distance (rows at distance 0, if any, take all the weight).
+fn neighbour_weights(near: &[(f64, usize)], by_distance: bool) -> Vec<f64> {
+    if !by_distance {
+        return vec![1.0; near.len()];
+    }
+    if near.iter().any(|(d, _)| *d == 0.0) {
+        return near.iter().map(|(d, _)| if *d == 0.0 { 1.0 } else { 0.0 }).collect();
+    }
+    near.iter().map(|(d, _)| 1.0 / d).collect()
 }
 
 /// Ridge in closed form, as scikit-learn's `Ridge`: minimizes `Σ wᵢ (yᵢ − xᵢ·β − b)² + α‖β‖²`
@@ -381,6 +510,64 @@ impl Model {
                     .map(|r| r.iter().zip(coef).map(|(a, b)| a * b).sum::<f64>() + intercept)
                     .collect(),
             ),
+            Model::KNeighbors {
+                x: train,
+                values,
+                classes,
+                k,
+                by_distance,
+                manhattan,
+            } => {
+                let mut out = Array2::zeros((x.nrows(), n_classes.max(1)));
+                for (i, q) in x.rows().into_iter().enumerate() {
+                    let near = nearest(train, q, *k, *manhattan);
+                    let w = neighbour_weights(&near, *by_distance);
+                    let total: f64 = w.iter().sum();
+                    for ((_, row), wi) in near.iter().zip(&w) {
+                        if n_classes == 0 {
+                            out[[i, 0]] += wi * values[*row] / total;
+                        } else {
+                            out[[i, classes[*row]]] += wi / total;
+                        }
+                    }
+                }
+                if n_classes == 0 {
+                    Output::Values(out.column(0).to_owned())
+                } else {
+                    Output::Probabilities(out)
+                }
+            }
+            Model::GaussianNb { log_prior, mean, var } => {
+                let mut out = Array2::zeros((x.nrows(), log_prior.len()));
+                for (i, q) in x.rows().into_iter().enumerate() {
+                    let mut joint: Vec<f64> = log_prior
+                        .iter()
+                        .enumerate()
+                        .map(|(c, lp)| {
+                            lp + q
+                                .iter()
+                                .enumerate()
+                                .map(|(j, v)| {
+                                    let s = var[[c, j]];
+                                    -0.5 * (2.0 * std::f64::consts::PI * s).ln()
+                                        - (v - mean[[c, j]]).powi(2) / (2.0 * s)
+                                })
+                                .sum::<f64>()
+                        })
+                        .collect();
+                    // Softmax in the log domain, stable for very unlikely classes.
+                    let top = joint.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let mut sum = 0.0;
+                    for v in &mut joint {
+                        *v = (*v - top).exp();
+                        sum += *v;
+                    }
+                    for (c, v) in joint.iter().enumerate() {
+                        out[[i, c]] = v / sum;
+                    }
+                }
+                Output::Probabilities(out)
+            }
             Model::Constant(class) => {
                 let mut out = Array2::zeros((x.nrows(), n_classes.max(1)));
                 out.column_mut(*class).fill(1.0);

@@ -277,10 +277,10 @@ mod tests {
     fn worker_unknown_model_names_the_allowed_ones() {
         assert_eq!(
             worker_err("kind: classification\nmodel: gradient_boosting\n"),
-            "chimera_workers/w1.yaml: model: gradient_boosting is invalid: a classification worker allows: decision_tree, random_forest, extra_trees, logistic_regression"
+            "chimera_workers/w1.yaml: model: gradient_boosting is invalid: a classification worker allows: decision_tree, random_forest, extra_trees, k_neighbors, gaussian_nb, logistic_regression"
         );
         assert!(worker_err("kind: regression\nmodel: logistic_regression\n")
-            .contains("linear_regression, ridge, lasso, elastic_net"));
+            .contains("k_neighbors, linear_regression, ridge, lasso, elastic_net"));
     }
 
     #[test]

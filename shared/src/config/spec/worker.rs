@@ -68,6 +68,44 @@ pub enum EstimatorSpec {
     /// random feature subsets.
     Forest(ForestParams),
     Ridge(RidgeParams),
+    /// `k_neighbors`: the k nearest training rows vote (or average).
+    KNeighbors(KNeighborsParams),
+    /// `gaussian_nb`: a normal density per class and feature.
+    GaussianNb(GaussianNbParams),
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KNeighborsParams {
+    #[serde(default = "five")]
+    pub n_neighbors: u64,
+    /// `uniform`, or `distance` (closer rows count more, as 1 / distance).
+    #[serde(default = "uniform")]
+    pub weights: String,
+    /// The Minkowski power: 1 (Manhattan) or 2 (Euclidean).
+    #[serde(default = "two")]
+    pub p: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GaussianNbParams {
+    /// Added to every variance, as a share of the largest feature variance.
+    #[serde(default = "d_var_smoothing")]
+    pub var_smoothing: f64,
+    /// Only null (priors from the class frequencies) is supported.
+    #[serde(default)]
+    pub priors: Option<Vec<f64>>,
+}
+
+fn five() -> u64 {
+    5
+}
+fn uniform() -> String {
+    "uniform".to_string()
+}
+fn d_var_smoothing() -> f64 {
+    1e-9
 }
 
 /// `max_features` as scikit-learn takes it.
@@ -282,12 +320,20 @@ pub const REGRESSION_MODELS: &[&str] = &[
     "decision_tree",
     "random_forest",
     "extra_trees",
+    "k_neighbors",
     "linear_regression",
     "ridge",
     "lasso",
     "elastic_net",
 ];
-pub const CLASSIFICATION_MODELS: &[&str] = &["decision_tree", "random_forest", "extra_trees", "logistic_regression"];
+pub const CLASSIFICATION_MODELS: &[&str] = &[
+    "decision_tree",
+    "random_forest",
+    "extra_trees",
+    "k_neighbors",
+    "gaussian_nb",
+    "logistic_regression",
+];
 
 impl EstimatorSpec {
     fn parse(task: TaskKind, model: &str, params: Value, path: &str) -> Result<Self, ConfigError> {
@@ -400,6 +446,33 @@ impl EstimatorSpec {
                     bootstrap: f.bootstrap.unwrap_or(!extra),
                     random_state: f.random_state,
                 })
+            }
+            "k_neighbors" => {
+                let p: KNeighborsParams = from_value(params, path, "params.")?;
+                if !(1..=10_000).contains(&p.n_neighbors) {
+                    return key("n_neighbors", &p.n_neighbors, "must be an integer from 1 to 10000");
+                }
+                if p.weights != "uniform" && p.weights != "distance" {
+                    return key("weights", &p.weights, "must be uniform or distance");
+                }
+                if p.p != 1 && p.p != 2 {
+                    return key("p", &p.p, "must be 1 (Manhattan) or 2 (Euclidean)");
+                }
+                EstimatorSpec::KNeighbors(p)
+            }
+            "gaussian_nb" => {
+                let p: GaussianNbParams = from_value(params, path, "params.")?;
+                if !(p.var_smoothing >= 0.0 && p.var_smoothing.is_finite()) {
+                    return key("var_smoothing", &p.var_smoothing, "must be a number >= 0");
+                }
+                if p.priors.is_some() {
+                    return key(
+                        "priors",
+                        &"[...]",
+                        "must be null (priors from the class frequencies); given priors are not supported yet",
+                    );
+                }
+                EstimatorSpec::GaussianNb(p)
             }
             "ridge" => {
                 let p: RidgeParams = from_value(params, path, "params.")?;
