@@ -544,19 +544,29 @@ impl Model {
                         .iter()
                         .enumerate()
                         .map(|(c, lp)| {
+                            if *lp == f64::NEG_INFINITY {
+                                return f64::NEG_INFINITY; // A class its sample never drew.
+                            }
                             lp + q
                                 .iter()
                                 .enumerate()
                                 .map(|(j, v)| {
-                                    let s = var[[c, j]];
+                                    // A zero variance (var_smoothing 0, a constant feature)
+                                    // stays finite, so no NaN reaches an answer.
+                                    let s = var[[c, j]].max(f64::MIN_POSITIVE);
                                     -0.5 * (2.0 * std::f64::consts::PI * s).ln()
                                         - (v - mean[[c, j]]).powi(2) / (2.0 * s)
                                 })
                                 .sum::<f64>()
                         })
                         .collect();
-                    // Softmax in the log domain, stable for very unlikely classes.
-                    let top = joint.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    // Softmax in the log domain, stable for very unlikely classes. When every
+                    // class is infinitely unlikely (or a value is not finite), the prior decides.
+                    let mut top = joint.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    if !top.is_finite() || joint.iter().any(|v| v.is_nan()) {
+                        joint.clone_from(log_prior);
+                        top = joint.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    }
                     let mut sum = 0.0;
                     for v in &mut joint {
                         *v = (*v - top).exp();
@@ -677,6 +687,66 @@ mod tests {
                 .count();
             assert!(right > 360, "{right} of 400");
         }
+    }
+
+    #[test]
+    fn gaussian_nb_answers_probabilities_even_for_degenerate_fits() {
+        // var_smoothing 0, constant features, and a class the bootstrap never drew.
+        let x = Array2::from_shape_fn((6, 2), |(i, j)| if j == 0 { (i / 3) as f64 } else { 1.0 });
+        let data = Dataset {
+            columns: vec!["a".into(), "b".into()],
+            x: x.clone(),
+            target: Target::Classification {
+                classes: (0..3).map(chimera_shared::api::Label::Int).collect(),
+                y: vec![0, 0, 0, 1, 1, 1],
+            },
+            target_name: "y".into(),
+        };
+        let spec = EstimatorSpec::GaussianNb(GaussianNbParams {
+            var_smoothing: 0.0,
+            priors: None,
+        });
+        let model = fit(&spec, &data, &[1.0, 1.0, 1.0, 1.0, 1.0, 0.0], 0).unwrap();
+        let queries = ndarray::array![[0.0, 1.0], [1.0, 1.0], [0.5, 7.0], [f64::MAX, -f64::MAX]];
+        let Output::Probabilities(p) = model.predict(queries.view(), 3) else {
+            panic!()
+        };
+        for row in p.rows() {
+            assert!(row.iter().all(|v| v.is_finite()), "{row}");
+            assert!((row.sum() - 1.0).abs() < 1e-9, "{row}");
+            assert_eq!(row[2], 0.0, "class 2 was never seen");
+        }
+        assert!(p[[0, 0]] > 0.99 && p[[1, 1]] > 0.99);
+    }
+
+    #[test]
+    fn k_neighbors_vote_by_distance_and_an_exact_match_wins() {
+        let x = ndarray::array![[0.0], [1.0], [2.0], [10.0]];
+        let data = Dataset {
+            columns: vec!["a".into()],
+            x,
+            target: Target::Regression(ndarray::array![0.0, 10.0, 20.0, 100.0]),
+            target_name: "y".into(),
+        };
+        let spec = |weights: &str| {
+            EstimatorSpec::KNeighbors(KNeighborsParams {
+                n_neighbors: 3,
+                weights: weights.into(),
+                p: 2,
+            })
+        };
+        let w = vec![1.0; 4];
+        let q = ndarray::array![[1.0], [0.5]];
+        let values = |m: &Model| match m.predict(q.view(), 0) {
+            Output::Values(v) => v,
+            Output::Probabilities(_) => panic!(),
+        };
+        let uniform = values(&fit(&spec("uniform"), &data, &w, 0).unwrap());
+        assert_eq!(uniform.to_vec(), vec![10.0, 10.0]);
+        let by_distance = values(&fit(&spec("distance"), &data, &w, 0).unwrap());
+        assert_eq!(by_distance[0], 10.0, "an exact match takes all the weight");
+        // 0.5 from rows 0 and 1, 1.5 from row 2: (0/0.5 + 10/0.5 + 20/1.5) / (2/0.5 + 1/1.5).
+        assert!((by_distance[1] - (20.0 + 20.0 / 1.5) / (4.0 + 1.0 / 1.5)).abs() < 1e-12);
     }
 
     #[test]
