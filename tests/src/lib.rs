@@ -272,10 +272,15 @@ pub fn accuracy(truth: &[String], pred: &[String]) -> f64 {
 
 /// Runs `xtask ARGS --dir DIR`; returns success and everything it printed.
 pub fn xtask(args: &[&str], dir: &Path) -> (bool, String) {
+    let mut all: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    all.extend([std::ffi::OsStr::new("--dir"), dir.as_os_str()]);
+    run_xtask(&all)
+}
+
+/// Runs `xtask ARGS` as given; returns success and everything it printed.
+pub fn run_xtask<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (bool, String) {
     let out = std::process::Command::new(bin("xtask"))
         .args(args)
-        .arg("--dir")
-        .arg(dir)
         .output()
         .expect("run xtask");
     let text = format!(

@@ -1,24 +1,13 @@
 //! `cargo xtask data`: shards written where an experiment reads them, seeded, with the topology
 //! and specs following a new worker count, and the experiment then fits on them.
 
-use chimera_tests::{bin, Cluster, Csv, TempDir};
+use chimera_tests::{Cluster, Csv, TempDir};
 use std::path::Path;
-use std::process::Command;
 
 fn data(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(bin("xtask"))
-        .arg("data")
-        .args(args)
-        .arg("--dir")
-        .arg(dir)
-        .output()
-        .expect("run xtask data");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    let mut all = vec!["data"];
+    all.extend_from_slice(args);
+    chimera_tests::xtask(&all, dir)
 }
 
 fn shard_bytes(dir: &Path, workers: usize) -> Vec<Vec<u8>> {

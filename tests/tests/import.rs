@@ -1,24 +1,18 @@
 //! `cargo xtask import`: experiments written for the Python original, as its users write them,
 //! become this layout without Python, and then fit and predict here.
 
-use chimera_tests::{bin, test_split, Cluster, TempDir};
+use chimera_tests::{test_split, Cluster, TempDir};
 use std::path::Path;
-use std::process::Command;
 
 fn import(from: &Path, to: &Path) -> (bool, String) {
-    let out = Command::new(bin("xtask"))
-        .args(["import", "--from"])
-        .arg(from)
-        .arg("--to")
-        .arg(to)
-        .output()
-        .expect("run xtask import");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    let arg = std::ffi::OsStr::new;
+    chimera_tests::run_xtask(&[
+        arg("import"),
+        arg("--from"),
+        from.as_os_str(),
+        arg("--to"),
+        to.as_os_str(),
+    ])
 }
 
 /// An original experiment: `master.py`, `chimera_workers/<name>.py`, and the data of the

@@ -332,6 +332,17 @@ fn show(v: &Py) -> String {
     }
 }
 
+/// A keyword argument's value as YAML, or why it cannot be one.
+fn literal(key: &str, v: &Py, file: &str, line: usize) -> Result<Value, String> {
+    yaml(v).ok_or_else(|| {
+        format!(
+            "{}: {key}={} cannot be translated: only literal numbers, strings, booleans and None can",
+            at(file, line),
+            show(v)
+        )
+    })
+}
+
 /// The supported model closest to a scikit-learn estimator this project does not have.
 fn closest(estimator: &str, classification: bool) -> &'static str {
     let ensembles = ["Forest", "Boost", "Bagging", "Extra"];
@@ -436,13 +447,7 @@ fn worker(file: &str, text: &str) -> Result<Translated, String> {
         m.insert("model".into(), model.into());
         let mut params = Mapping::new();
         for (k, v, line) in &est.kwargs {
-            let value = yaml(v).ok_or_else(|| {
-                format!(
-                    "{}: {k}={} cannot be translated: only literal numbers, strings, booleans and None can",
-                    at(file, *line),
-                    show(v)
-                )
-            })?;
+            let value = literal(k, v, file, *line)?;
             params.insert(k.clone().into(), value);
         }
         if !params.is_empty() {
@@ -518,13 +523,7 @@ fn master(file: &str, text: &str) -> Result<Master, String> {
             spec.insert("kind".into(), "parameter-server".into());
             spec.insert("model_type".into(), model_type.clone().into());
             for (k, v, line) in &m.kwargs {
-                let value = yaml(v).ok_or_else(|| {
-                    format!(
-                        "{}: {k}={} cannot be translated: only literal numbers, strings, booleans and None can",
-                        at(file, *line),
-                        show(v)
-                    )
-                })?;
+                let value = literal(k, v, file, *line)?;
                 if k == "eta0" {
                     notes.push(format!(
                         "{}: eta0={} was tuned in the original for raw features and one step per sample; this project standardizes features and steps once per round, so its default learning rate is kept (set eta0 in chimera_master.yaml to override)",
