@@ -19,7 +19,14 @@ import sys
 
 import numpy as np
 import sklearn
-from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.naive_bayes import GaussianNB
@@ -42,6 +49,7 @@ CASES = [
     ("regression", "decision_tree", {"max_depth": 5}, DecisionTreeRegressor(max_depth=5, random_state=0)),
     ("regression", "random_forest", {"n_estimators": 25}, RandomForestRegressor(n_estimators=25, random_state=0)),
     ("regression", "extra_trees", {"n_estimators": 25}, ExtraTreesRegressor(n_estimators=25, random_state=0)),
+    ("regression", "gradient_boosting", {}, GradientBoostingRegressor(random_state=0)),
     ("regression", "k_neighbors", {"n_neighbors": 5}, KNeighborsRegressor(n_neighbors=5)),
     ("regression", "linear_regression", {}, LinearRegression()),
     ("regression", "ridge", {"alpha": 1.0}, Ridge(alpha=1.0)),
@@ -50,6 +58,7 @@ CASES = [
     ("classification", "decision_tree", {"max_depth": 5}, DecisionTreeClassifier(max_depth=5, random_state=0)),
     ("classification", "random_forest", {"n_estimators": 25}, RandomForestClassifier(n_estimators=25, random_state=0)),
     ("classification", "extra_trees", {"n_estimators": 25}, ExtraTreesClassifier(n_estimators=25, random_state=0)),
+    ("classification", "gradient_boosting", {}, GradientBoostingClassifier(random_state=0)),
     ("classification", "k_neighbors", {"n_neighbors": 5, "weights": "distance"}, KNeighborsClassifier(n_neighbors=5, weights="distance")),
     ("classification", "gaussian_nb", {}, GaussianNB()),
     ("classification", "logistic_regression", {"C": 1.0, "max_iter": 1000}, LogisticRegression(C=1.0, max_iter=1000)),

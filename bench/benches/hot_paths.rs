@@ -150,6 +150,11 @@ fn models(c: &mut Criterion) {
         ),
         ("ridge-regression", "kind: regression\nmodel: ridge\n", &regression),
         (
+            "gradient_boosting-100-stages-classification",
+            "kind: classification\nmodel: gradient_boosting\n",
+            &classification,
+        ),
+        (
             "gaussian_nb-classification",
             "kind: classification\nmodel: gaussian_nb\n",
             &classification,

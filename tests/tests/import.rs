@@ -171,8 +171,8 @@ fn what_cannot_be_translated_is_named_with_its_file_and_line() {
     let dst = TempDir::new("imported-bad");
     for (worker, needles) in [
         (
-            "from sklearn.ensemble import GradientBoostingClassifier\nworker = ClassificationWorker(\n  GradientBoostingClassifier(n_estimators=25))\n",
-            &["chimera_workers/worker1.py:3: GradientBoostingClassifier cannot be translated", "closest supported model is random_forest"][..],
+            "from sklearn.ensemble import HistGradientBoostingClassifier\nworker = ClassificationWorker(\n  HistGradientBoostingClassifier(max_iter=25))\n",
+            &["chimera_workers/worker1.py:3: HistGradientBoostingClassifier cannot be translated", "closest supported model is gradient_boosting"][..],
         ),
         (
             "worker = ClassificationWorker(DecisionTreeClassifier(criterion=\"gini\"))\n",

@@ -345,8 +345,10 @@ fn literal(key: &str, v: &Py, file: &str, line: usize) -> Result<Value, String> 
 
 /// The supported model closest to a scikit-learn estimator this project does not have.
 fn closest(estimator: &str, classification: bool) -> &'static str {
-    let ensembles = ["Forest", "Boost", "Bagging", "Extra"];
-    if ensembles.iter().any(|t| estimator.contains(t)) {
+    let ensembles = ["Forest", "Bagging", "Extra"];
+    if estimator.contains("Boost") {
+        "gradient_boosting"
+    } else if ensembles.iter().any(|t| estimator.contains(t)) {
         "random_forest"
     } else if estimator.contains("Tree") {
         "decision_tree"
@@ -368,6 +370,7 @@ fn model_name(estimator: &str) -> Option<&'static str> {
         "ExtraTreesRegressor" | "ExtraTreesClassifier" => "extra_trees",
         "LinearRegression" => "linear_regression",
         "Ridge" => "ridge",
+        "GradientBoostingRegressor" | "GradientBoostingClassifier" => "gradient_boosting",
         "KNeighborsRegressor" | "KNeighborsClassifier" => "k_neighbors",
         "GaussianNB" => "gaussian_nb",
         "Lasso" => "lasso",
@@ -748,13 +751,13 @@ mod tests {
     fn an_unknown_estimator_names_the_closest_model() {
         let e = worker(
             "chimera_workers/w1.py",
-            "from sklearn.ensemble import GradientBoostingClassifier\n\nworker = ClassificationWorker(\n    GradientBoostingClassifier(n_estimators=10))\n",
+            "from sklearn.svm import SVC\n\nworker = ClassificationWorker(\n    SVC(C=1.0, kernel='rbf'))\n",
         )
         .unwrap_err();
         assert!(
-            e.starts_with("chimera_workers/w1.py:4: GradientBoostingClassifier cannot be translated"),
+            e.starts_with("chimera_workers/w1.py:4: SVC cannot be translated"),
             "{e}"
         );
-        assert!(e.ends_with("the closest supported model is random_forest"), "{e}");
+        assert!(e.ends_with("the closest supported model is logistic_regression"), "{e}");
     }
 }

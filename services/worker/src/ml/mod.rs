@@ -6,13 +6,13 @@ pub mod tree;
 use crate::data::{Dataset, Target};
 use chimera_shared::api::{PredRows, PredictResponse};
 use chimera_shared::config::spec::{
-    DecisionTreeParams, ElasticNetParams, ForestParams, GaussianNbParams, KNeighborsParams, LinearRegressionParams,
-    LogisticRegressionParams, RidgeParams,
+    BoostingParams, DecisionTreeParams, ElasticNetParams, ForestParams, GaussianNbParams, KNeighborsParams,
+    LinearRegressionParams, LogisticRegressionParams, RidgeParams,
 };
 use chimera_shared::config::EstimatorSpec;
 use linfa::prelude::*;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
-use rand08::{rngs::StdRng, Rng, SeedableRng};
+use rand08::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
 use tree::{Presorted, Targets, Tree, TreeParams};
 
 /// A trained model of any supported kind. Serializable: a worker keeps its fitted model in its
@@ -34,6 +34,13 @@ pub enum Model {
     Ridge {
         coef: Vec<f64>,
         intercept: f64,
+    },
+    /// Gradient boosting: `init` plus `learning_rate` times every stage's trees, per output
+    /// (one output for regression and binary classification, one per class otherwise).
+    Boosting {
+        init: Vec<f64>,
+        learning_rate: f64,
+        stages: Vec<Vec<Tree>>,
     },
     /// The training rows themselves (a bootstrap sample as repeated rows) and their targets:
     /// values, or class indices.
@@ -97,6 +104,7 @@ pub fn fit(spec: &EstimatorSpec, data: &Dataset, weights: &[f64], seed: u64) -> 
     match (spec, &data.target) {
         (EstimatorSpec::Forest(p), target) => Ok(fit_forest(p, data, target, weights, seed)),
         (EstimatorSpec::Ridge(p), Target::Regression(y)) => fit_ridge(p, data, y, weights),
+        (EstimatorSpec::Boosting(p), target) => Ok(fit_boosting(p, data, target, weights, seed)),
         (EstimatorSpec::KNeighbors(p), target) => Ok(fit_k_neighbors(p, data, target, weights)),
         (EstimatorSpec::GaussianNb(p), Target::Classification { classes, y }) => {
             Ok(fit_gaussian_nb(p, data, y, classes.len(), weights))
@@ -196,6 +204,132 @@ fn fit_forest(p: &ForestParams, data: &Dataset, target: &Target, weights: &[f64]
     });
     trees.sort_by_key(|(i, _)| *i);
     Model::Forest(trees.into_iter().map(|(_, t)| t).collect())
+}
+
+/// Gradient boosting as scikit-learn's `GradientBoosting{Regressor,Classifier}`:
+/// - squared error: each stage's tree fits the residuals `y − F`;
+/// - log-loss: each output's tree fits the gradient `r = y − p` with Newton leaf values
+///   `Σ w r / Σ w p(1 − p)` (scaled by `(K − 1)/K` for K > 2 classes), got here by fitting the
+///   ratio `r / h` with weights `w h`, whose weighted leaf mean is exactly that step.
+///
+/// `subsample` < 1 draws that share of the rows for each stage, without replacement.
+fn fit_boosting(p: &BoostingParams, data: &Dataset, target: &Target, weights: &[f64], seed: u64) -> Model {
+    let seed = p.random_state.map_or(seed, |r| bootstrap_seed(r, "boosting"));
+    let mut rng = StdRng::seed_from_u64(seed);
+    let n = data.n_rows();
+    let presorted = Presorted::new(data.x.view());
+    let params = tree_params(&p.tree);
+    let total: f64 = weights.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+    // Outputs: the target's columns (one-hot for classes) and the starting scores.
+    let (ys, init): (Vec<Vec<f64>>, Vec<f64>) = match target {
+        Target::Regression(y) => {
+            let mean = y.iter().zip(weights).map(|(v, w)| v * w).sum::<f64>() / total;
+            (vec![y.to_vec()], vec![mean])
+        }
+        Target::Classification { classes, y } => {
+            let k = classes.len();
+            let onehot: Vec<Vec<f64>> = (0..k)
+                .map(|c| y.iter().map(|&yc| f64::from(u8::from(yc == c))).collect())
+                .collect();
+            let prior: Vec<f64> = onehot
+                .iter()
+                .map(|col| (col.iter().zip(weights).map(|(v, w)| v * w).sum::<f64>() / total).clamp(1e-12, 1.0 - 1e-12))
+                .collect();
+            if k == 2 {
+                (vec![onehot[1].clone()], vec![(prior[1] / (1.0 - prior[1])).ln()])
+            } else {
+                (onehot, prior.iter().map(|q| q.ln()).collect())
+            }
+        }
+    };
+    let regression = matches!(target, Target::Regression(_));
+    let outputs = ys.len();
+    let mut scores: Vec<Vec<f64>> = init.iter().map(|&v| vec![v; n]).collect();
+    let mut stages = Vec::with_capacity(p.n_estimators as usize);
+    let mut residual = vec![0.0; n];
+    let mut stage_weights = vec![0.0; n];
+    for _ in 0..p.n_estimators {
+        // The stage's rows: all, or a draw without replacement.
+        let mut active = weights.to_vec();
+        if p.subsample < 1.0 {
+            let keep = ((p.subsample * n as f64).round() as usize).max(1);
+            let mut rows: Vec<usize> = (0..n).collect();
+            let (chosen, _) = rows.partial_shuffle(&mut rng, keep);
+            let mut mask = vec![0.0; n];
+            for &i in chosen.iter() {
+                mask[i] = 1.0;
+            }
+            for (a, m) in active.iter_mut().zip(&mask) {
+                *a *= m;
+            }
+        }
+        let probabilities: Vec<Vec<f64>> = if regression {
+            Vec::new()
+        } else if outputs == 1 {
+            vec![scores[0].iter().map(|f| 1.0 / (1.0 + (-f).exp())).collect()]
+        } else {
+            softmax_columns(&scores)
+        };
+        let mut trees = Vec::with_capacity(outputs);
+        for o in 0..outputs {
+            for i in 0..n {
+                if regression {
+                    residual[i] = ys[o][i] - scores[o][i];
+                    stage_weights[i] = active[i];
+                } else {
+                    let prob = probabilities[o][i];
+                    let h = (prob * (1.0 - prob)).max(1e-12);
+                    residual[i] = (ys[o][i] - prob) / h;
+                    stage_weights[i] = active[i] * h;
+                }
+            }
+            let tree = Tree::fit_presorted(
+                data.x.view(),
+                Targets::Values(&residual),
+                &stage_weights,
+                &params,
+                &presorted,
+            );
+            let scale = if outputs > 2 {
+                (outputs - 1) as f64 / outputs as f64
+            } else {
+                1.0
+            };
+            for (i, row) in data.x.rows().into_iter().enumerate() {
+                scores[o][i] += p.learning_rate * scale * tree.leaf_values(row)[0];
+            }
+            trees.push(tree);
+        }
+        stages.push(trees);
+    }
+    if outputs > 2 {
+        // The (K − 1)/K factor is part of every stored leaf's effect: keep it in the rate.
+        let k = outputs as f64;
+        return Model::Boosting {
+            init,
+            learning_rate: p.learning_rate * (k - 1.0) / k,
+            stages,
+        };
+    }
+    Model::Boosting {
+        init,
+        learning_rate: p.learning_rate,
+        stages,
+    }
+}
+
+/// Per row, the softmax over the outputs' scores (`scores[output][row]`).
+fn softmax_columns(scores: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let n = scores.first().map_or(0, Vec::len);
+    let mut out = vec![vec![0.0; n]; scores.len()];
+    for i in 0..n {
+        let top = scores.iter().map(|s| s[i]).fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = scores.iter().map(|s| (s[i] - top).exp()).sum();
+        for (o, s) in scores.iter().enumerate() {
+            out[o][i] = (s[i] - top).exp() / sum;
+        }
+    }
+    out
 }
 
 /// k nearest neighbours keep their training rows: fitting is storing them.
@@ -510,6 +644,35 @@ impl Model {
                     .map(|r| r.iter().zip(coef).map(|(a, b)| a * b).sum::<f64>() + intercept)
                     .collect(),
             ),
+            Model::Boosting {
+                init,
+                learning_rate,
+                stages,
+            } => {
+                let outputs = init.len();
+                let mut scores: Vec<Vec<f64>> = init.iter().map(|&v| vec![v; x.nrows()]).collect();
+                for trees in stages {
+                    for (o, tree) in trees.iter().enumerate() {
+                        for (i, row) in x.rows().into_iter().enumerate() {
+                            scores[o][i] += learning_rate * tree.leaf_values(row)[0];
+                        }
+                    }
+                }
+                if n_classes == 0 {
+                    Output::Values(Array1::from(scores.swap_remove(0)))
+                } else if outputs == 1 {
+                    let mut out = Array2::zeros((x.nrows(), 2));
+                    for (i, f) in scores[0].iter().enumerate() {
+                        let p1 = 1.0 / (1.0 + (-f).exp());
+                        out[[i, 0]] = 1.0 - p1;
+                        out[[i, 1]] = p1;
+                    }
+                    Output::Probabilities(out)
+                } else {
+                    let probs = softmax_columns(&scores);
+                    Output::Probabilities(Array2::from_shape_fn((x.nrows(), outputs), |(i, c)| probs[c][i]))
+                }
+            }
             Model::KNeighbors {
                 x: train,
                 values,
@@ -747,6 +910,53 @@ mod tests {
         assert_eq!(by_distance[0], 10.0, "an exact match takes all the weight");
         // 0.5 from rows 0 and 1, 1.5 from row 2: (0/0.5 + 10/0.5 + 20/1.5) / (2/0.5 + 1/1.5).
         assert!((by_distance[1] - (20.0 + 20.0 / 1.5) / (4.0 + 1.0 / 1.5)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn boosting_learns_three_classes_and_its_probabilities_sum_to_one() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let x = Array2::from_shape_fn((300, 2), |_| rng.gen_range(-1.0..1.0));
+        let y: Vec<usize> = x
+            .rows()
+            .into_iter()
+            .map(|r| if r[0] > 0.3 { 2 } else { usize::from(r[1] > 0.0) })
+            .collect();
+        let data = Dataset {
+            columns: vec!["a".into(), "b".into()],
+            x: x.clone(),
+            target: Target::Classification {
+                classes: (0..3).map(chimera_shared::api::Label::Int).collect(),
+                y: y.clone(),
+            },
+            target_name: "y".into(),
+        };
+        let spec = EstimatorSpec::Boosting(BoostingParams {
+            n_estimators: 30,
+            learning_rate: 0.3,
+            tree: DecisionTreeParams {
+                max_depth: Some(2),
+                ..DecisionTreeParams::default()
+            },
+            subsample: 0.8,
+            random_state: Some(1),
+        });
+        let model = fit(&spec, &data, &vec![1.0; 300], 0).unwrap();
+        let Output::Probabilities(p) = model.predict(x.view(), 3) else {
+            panic!()
+        };
+        let right = p
+            .rows()
+            .into_iter()
+            .zip(&y)
+            .filter(|(r, &c)| (0..3).all(|k| r[c] >= r[k]))
+            .count();
+        assert!(right >= 285, "{right} of 300");
+        for row in p.rows() {
+            assert!((row.sum() - 1.0).abs() < 1e-9);
+        }
+        // The same random_state, the same model.
+        let again = fit(&spec, &data, &vec![1.0; 300], 9).unwrap();
+        assert_eq!(again.predict(x.view(), 3), model.predict(x.view(), 3));
     }
 
     #[test]

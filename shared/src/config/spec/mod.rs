@@ -276,8 +276,8 @@ mod tests {
     #[test]
     fn worker_unknown_model_names_the_allowed_ones() {
         assert_eq!(
-            worker_err("kind: classification\nmodel: gradient_boosting\n"),
-            "chimera_workers/w1.yaml: model: gradient_boosting is invalid: a classification worker allows: decision_tree, random_forest, extra_trees, k_neighbors, gaussian_nb, logistic_regression"
+            worker_err("kind: classification\nmodel: svm\n"),
+            "chimera_workers/w1.yaml: model: svm is invalid: a classification worker allows: decision_tree, random_forest, extra_trees, gradient_boosting, k_neighbors, gaussian_nb, logistic_regression"
         );
         assert!(worker_err("kind: regression\nmodel: logistic_regression\n")
             .contains("k_neighbors, linear_regression, ridge, lasso, elastic_net"));
@@ -333,6 +333,32 @@ mod tests {
             ("{n_jobs: 2}", "n_jobs"),
         ] {
             let e = forest("classification", params).unwrap_err();
+            assert!(e.contains(needle), "{params}: {e}");
+        }
+        // Gradient boosting: scikit-learn's defaults, and its rules.
+        let gb = parse_worker("kind: regression\nmodel: gradient_boosting\n", W).unwrap();
+        let WorkerKind::Model {
+            estimator: EstimatorSpec::Boosting(b),
+            ..
+        } = gb.kind
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (b.n_estimators, b.learning_rate, b.tree.max_depth, b.subsample),
+            (100, 0.1, Some(3), 1.0)
+        );
+        for (params, needle) in [
+            ("{subsample: 0}", "params.subsample"),
+            ("{learning_rate: -1}", "params.learning_rate"),
+            ("{loss: huber}", "must be squared_error"),
+        ] {
+            let e = parse_worker(
+                &format!("kind: regression\nmodel: gradient_boosting\nparams: {params}\n"),
+                W,
+            )
+            .unwrap_err()
+            .to_string();
             assert!(e.contains(needle), "{params}: {e}");
         }
         // params.random_state wherever scikit-learn takes it.

@@ -68,10 +68,55 @@ pub enum EstimatorSpec {
     /// random feature subsets.
     Forest(ForestParams),
     Ridge(RidgeParams),
+    /// `gradient_boosting`: shallow regression trees fitted in turn to the loss's gradient.
+    Boosting(BoostingParams),
     /// `k_neighbors`: the k nearest training rows vote (or average).
     KNeighbors(KNeighborsParams),
     /// `gaussian_nb`: a normal density per class and feature.
     GaussianNb(GaussianNbParams),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoostingParams {
+    pub n_estimators: u64,
+    pub learning_rate: f64,
+    /// Each stage's tree (scikit-learn's default depth is 3).
+    pub tree: DecisionTreeParams,
+    /// The share of rows each stage draws, without replacement (stochastic gradient boosting).
+    pub subsample: f64,
+    pub random_state: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BoostingFile {
+    #[serde(default = "hundred")]
+    n_estimators: u64,
+    #[serde(default = "tenth")]
+    learning_rate: f64,
+    #[serde(default = "three")]
+    max_depth: Option<u64>,
+    #[serde(default)]
+    max_leaf_nodes: Option<u64>,
+    #[serde(default = "one")]
+    min_samples_leaf: u64,
+    #[serde(default = "two")]
+    min_samples_split: u64,
+    #[serde(default = "one_f")]
+    subsample: f64,
+    /// Only the default: squared_error (regression), log_loss (classification).
+    #[serde(default)]
+    loss: Option<String>,
+    #[serde(default)]
+    random_state: Option<u64>,
+}
+
+fn tenth() -> f64 {
+    0.1
+}
+#[allow(clippy::unnecessary_wraps)] // A serde default for an optional field.
+fn three() -> Option<u64> {
+    Some(3)
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -320,6 +365,7 @@ pub const REGRESSION_MODELS: &[&str] = &[
     "decision_tree",
     "random_forest",
     "extra_trees",
+    "gradient_boosting",
     "k_neighbors",
     "linear_regression",
     "ridge",
@@ -330,6 +376,7 @@ pub const CLASSIFICATION_MODELS: &[&str] = &[
     "decision_tree",
     "random_forest",
     "extra_trees",
+    "gradient_boosting",
     "k_neighbors",
     "gaussian_nb",
     "logistic_regression",
@@ -444,6 +491,45 @@ impl EstimatorSpec {
                     max_features,
                     tree,
                     bootstrap: f.bootstrap.unwrap_or(!extra),
+                    random_state: f.random_state,
+                })
+            }
+            "gradient_boosting" => {
+                let f: BoostingFile = from_value(params, path, "params.")?;
+                let tree = DecisionTreeParams {
+                    max_depth: f.max_depth,
+                    max_leaf_nodes: f.max_leaf_nodes,
+                    min_samples_leaf: f.min_samples_leaf,
+                    min_samples_split: f.min_samples_split,
+                    random_state: f.random_state,
+                };
+                tree.validate(path)?;
+                if !(1..=10_000).contains(&f.n_estimators) {
+                    return key("n_estimators", &f.n_estimators, "must be an integer from 1 to 10000");
+                }
+                if !(f.learning_rate > 0.0 && f.learning_rate.is_finite()) {
+                    return key("learning_rate", &f.learning_rate, "must be a number > 0");
+                }
+                if !(f.subsample > 0.0 && f.subsample <= 1.0) {
+                    return key("subsample", &f.subsample, "must be a number in (0, 1]");
+                }
+                let default_loss = if task == TaskKind::Classification {
+                    "log_loss"
+                } else {
+                    "squared_error"
+                };
+                if f.loss.as_deref().is_some_and(|l| l != default_loss) {
+                    return key(
+                        "loss",
+                        &f.loss.unwrap_or_default(),
+                        &format!("must be {default_loss} (the other losses are not supported yet)"),
+                    );
+                }
+                EstimatorSpec::Boosting(BoostingParams {
+                    n_estimators: f.n_estimators,
+                    learning_rate: f.learning_rate,
+                    tree,
+                    subsample: f.subsample,
                     random_state: f.random_state,
                 })
             }
