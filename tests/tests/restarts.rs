@@ -35,6 +35,16 @@ fn up(dir: &Path) -> String {
     out
 }
 
+/// The bagging example as local processes, fitted; stopped when the guard drops.
+fn fitted_bagging(dir: &TempDir) -> (Down<'_>, Client) {
+    let p = chimera_tests::local_env(dir, 3, "");
+    let down = Down(dir.path());
+    up(dir.path());
+    let client = Client::new(format!("http://127.0.0.1:{}", p[3]), Duration::from_secs(60));
+    client.fit("aggregation").unwrap();
+    (down, client)
+}
+
 fn predict(client: &Client, kind: &str, dir: &TempDir) -> PredictResponse {
     let (request, _) = chimera_tests::test_split(dir);
     client.predict(kind, &request).unwrap()
@@ -43,11 +53,7 @@ fn predict(client: &Client, kind: &str, dir: &TempDir) -> PredictResponse {
 #[test]
 fn after_kill_9_of_the_master_and_a_worker_bagging_predictions_are_identical() {
     let dir = TempDir::copy_of("bagging-classification");
-    let p = chimera_tests::local_env(&dir, 3, "");
-    let _down = Down(dir.path());
-    up(dir.path());
-    let client = Client::new(format!("http://127.0.0.1:{}", p[3]), Duration::from_secs(60));
-    client.fit("aggregation").unwrap();
+    let (_down, client) = fitted_bagging(&dir);
     let before = predict(&client, "aggregation", &dir);
 
     kill9(dir.path(), "master");
@@ -111,11 +117,7 @@ fn after_kill_9_the_parameter_server_serves_its_model_and_reports_an_interrupted
 #[test]
 fn a_saved_model_of_other_data_is_not_served() {
     let dir = TempDir::copy_of("bagging-classification");
-    let p = chimera_tests::local_env(&dir, 3, "");
-    let _down = Down(dir.path());
-    up(dir.path());
-    let client = Client::new(format!("http://127.0.0.1:{}", p[3]), Duration::from_secs(60));
-    client.fit("aggregation").unwrap();
+    let (_down, client) = fitted_bagging(&dir);
     // worker-3 gets other data: its saved model no longer fits it, so it starts unfitted.
     let y = dir.path().join("chimera_train_data/worker-3/y_train.csv");
     let text = std::fs::read_to_string(&y).unwrap();

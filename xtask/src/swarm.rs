@@ -259,8 +259,8 @@ pub fn down(stack: &str, volumes: bool) -> Result<Vec<String>, String> {
     let before = leftovers(stack, volumes)?;
     let deadline = Instant::now() + DOWN_LIMIT;
     let mut last_error = String::new();
+    let mut left = before.clone();
     loop {
-        let left = leftovers(stack, volumes)?;
         if left.is_empty() {
             return Ok(before);
         }
@@ -283,5 +283,6 @@ pub fn down(stack: &str, volumes: bool) -> Result<Vec<String>, String> {
             ));
         }
         std::thread::sleep(Duration::from_millis(500));
+        left = leftovers(stack, volumes)?;
     }
 }

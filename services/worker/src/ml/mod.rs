@@ -244,6 +244,12 @@ fn fit_boosting(p: &BoostingParams, data: &Dataset, target: &Target, weights: &[
     };
     let regression = matches!(target, Target::Regression(_));
     let outputs = ys.len();
+    // Multi-class leaves count (K − 1)/K of their Newton step; the stored rate keeps it.
+    let learning_rate = if outputs > 2 {
+        p.learning_rate * (outputs - 1) as f64 / outputs as f64
+    } else {
+        p.learning_rate
+    };
     let mut scores: Vec<Vec<f64>> = init.iter().map(|&v| vec![v; n]).collect();
     let mut stages = Vec::with_capacity(p.n_estimators as usize);
     let mut residual = vec![0.0; n];
@@ -290,30 +296,16 @@ fn fit_boosting(p: &BoostingParams, data: &Dataset, target: &Target, weights: &[
                 &params,
                 &presorted,
             );
-            let scale = if outputs > 2 {
-                (outputs - 1) as f64 / outputs as f64
-            } else {
-                1.0
-            };
             for (i, row) in data.x.rows().into_iter().enumerate() {
-                scores[o][i] += p.learning_rate * scale * tree.leaf_values(row)[0];
+                scores[o][i] += learning_rate * tree.leaf_values(row)[0];
             }
             trees.push(tree);
         }
         stages.push(trees);
     }
-    if outputs > 2 {
-        // The (K − 1)/K factor is part of every stored leaf's effect: keep it in the rate.
-        let k = outputs as f64;
-        return Model::Boosting {
-            init,
-            learning_rate: p.learning_rate * (k - 1.0) / k,
-            stages,
-        };
-    }
     Model::Boosting {
         init,
-        learning_rate: p.learning_rate,
+        learning_rate,
         stages,
     }
 }
@@ -623,7 +615,7 @@ impl Model {
                 Output::Probabilities(out)
             }
             Model::Forest(trees) => {
-                let width = trees.first().map_or(1, |t| t.leaf_values(x.row(0)).len());
+                let width = trees.first().map_or(1, Tree::width);
                 let mut out = Array2::zeros((x.nrows(), width));
                 for (i, r) in x.rows().into_iter().enumerate() {
                     let mut row = out.row_mut(i);

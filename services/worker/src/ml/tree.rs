@@ -206,6 +206,11 @@ impl Tree {
         b.tree
     }
 
+    /// Values per leaf: one per class, or one (the mean).
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
     pub fn n_features(&self) -> usize {
         self.n_features
     }

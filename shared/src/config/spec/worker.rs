@@ -259,6 +259,20 @@ impl Default for DecisionTreeParams {
 }
 
 impl DecisionTreeParams {
+    /// The trees of a forest or a boosting: their limits, and how many.
+    fn validate_ensemble(&self, n_estimators: u64, path: &str) -> Result<(), ConfigError> {
+        self.validate(path)?;
+        if !(1..=10_000).contains(&n_estimators) {
+            return Err(ConfigError::key(
+                path,
+                "params.n_estimators",
+                n_estimators,
+                "must be an integer from 1 to 10000",
+            ));
+        }
+        Ok(())
+    }
+
     fn validate(&self, path: &str) -> Result<(), ConfigError> {
         let key = |k: &str, v: &dyn std::fmt::Display, rule: &str| {
             Err(ConfigError::key(path, format!("params.{k}"), v, rule))
@@ -434,10 +448,7 @@ impl EstimatorSpec {
                     min_samples_split: f.min_samples_split,
                     random_state: f.random_state,
                 };
-                tree.validate(path)?;
-                if !(1..=10_000).contains(&f.n_estimators) {
-                    return key("n_estimators", &f.n_estimators, "must be an integer from 1 to 10000");
-                }
+                tree.validate_ensemble(f.n_estimators, path)?;
                 let criterion_ok = matches!(
                     (task, f.criterion.as_deref()),
                     (_, None)
@@ -503,10 +514,7 @@ impl EstimatorSpec {
                     min_samples_split: f.min_samples_split,
                     random_state: f.random_state,
                 };
-                tree.validate(path)?;
-                if !(1..=10_000).contains(&f.n_estimators) {
-                    return key("n_estimators", &f.n_estimators, "must be an integer from 1 to 10000");
-                }
+                tree.validate_ensemble(f.n_estimators, path)?;
                 if !(f.learning_rate > 0.0 && f.learning_rate.is_finite()) {
                     return key("learning_rate", &f.learning_rate, "must be a number > 0");
                 }
