@@ -30,6 +30,7 @@ from sklearn.ensemble import (
 from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.naive_bayes import GaussianNB
+from sklearn.svm import SVC, SVR
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
@@ -55,12 +56,19 @@ CASES = [
     ("regression", "ridge", {"alpha": 1.0}, Ridge(alpha=1.0)),
     ("regression", "lasso", {"alpha": 0.01}, Lasso(alpha=0.01)),
     ("regression", "elastic_net", {"alpha": 0.01, "l1_ratio": 0.5}, ElasticNet(alpha=0.01, l1_ratio=0.5)),
+    ("regression", "svm", {}, SVR()),
+    ("regression", "svm", {"kernel": "linear", "C": 0.1}, SVR(kernel="linear", C=0.1)),
     ("classification", "decision_tree", {"max_depth": 5}, DecisionTreeClassifier(max_depth=5, random_state=0)),
     ("classification", "random_forest", {"n_estimators": 25}, RandomForestClassifier(n_estimators=25, random_state=0)),
     ("classification", "extra_trees", {"n_estimators": 25}, ExtraTreesClassifier(n_estimators=25, random_state=0)),
     ("classification", "gradient_boosting", {}, GradientBoostingClassifier(random_state=0)),
     ("classification", "k_neighbors", {"n_neighbors": 5, "weights": "distance"}, KNeighborsClassifier(n_neighbors=5, weights="distance")),
     ("classification", "gaussian_nb", {}, GaussianNB()),
+    ("classification", "gaussian_nb", {"priors": [0.5, 0.5]}, GaussianNB(priors=[0.5, 0.5])),
+    ("classification", "decision_tree", {"max_depth": 5, "criterion": "entropy"}, DecisionTreeClassifier(max_depth=5, criterion="entropy", random_state=0)),
+    ("classification", "random_forest", {"n_estimators": 25, "criterion": "entropy"}, RandomForestClassifier(n_estimators=25, criterion="entropy", random_state=0)),
+    ("classification", "svm", {}, SVC(random_state=0)),
+    ("classification", "svm", {"kernel": "linear", "C": 0.1}, SVC(kernel="linear", C=0.1, random_state=0)),
     ("classification", "logistic_regression", {"C": 1.0, "max_iter": 1000}, LogisticRegression(C=1.0, max_iter=1000)),
 ]
 

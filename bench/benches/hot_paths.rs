@@ -79,6 +79,7 @@ fn predict(c: &mut Criterion) {
             y,
         },
         target_name: "label".into(),
+        bins: data::BinCache::default(),
     };
     let spec = EstimatorSpec::DecisionTree(DecisionTreeParams {
         max_depth: Some(5),
@@ -123,6 +124,7 @@ fn models(c: &mut Criterion) {
             y: y.clone(),
         },
         target_name: "label".into(),
+        bins: data::BinCache::default(),
     };
     let regression = data::Dataset {
         target: data::Target::Regression(x.column(0).to_owned() + x.column(1)),
@@ -164,6 +166,41 @@ fn models(c: &mut Criterion) {
             "kind: classification\nmodel: k_neighbors\n",
             &classification,
         ),
+    ] {
+        let spec = match chimera_shared::config::spec::parse_worker(yaml, "bench").unwrap().kind {
+            chimera_shared::config::WorkerKind::Model { estimator, .. } => estimator,
+            chimera_shared::config::WorkerKind::Sgd { .. } => unreachable!("model workers"),
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(ml::fit(&spec, ds, &weights, 0).unwrap()));
+        });
+    }
+    group.finish();
+    // Kernel SVMs solve a dual problem over every pair of rows, as libsvm does: their fit
+    // grows faster than the rows, so they are measured at 10,000 x 20 (see the README).
+    let small = |ds: &data::Dataset| data::Dataset {
+        x: ds.x.slice(ndarray::s![..10_000, ..]).to_owned(),
+        target: match &ds.target {
+            data::Target::Regression(y) => data::Target::Regression(y.slice(ndarray::s![..10_000]).to_owned()),
+            data::Target::Classification { classes, y } => data::Target::Classification {
+                classes: classes.clone(),
+                y: y[..10_000].to_vec(),
+            },
+        },
+        bins: data::BinCache::default(),
+        ..ds.clone()
+    };
+    let (classification, regression) = (small(&classification), small(&regression));
+    let weights = vec![1.0; 10_000];
+    let mut group = c.benchmark_group("svm-10000x20");
+    group.sample_size(10);
+    for (name, yaml, ds) in [
+        (
+            "svm-rbf-classification",
+            "kind: classification\nmodel: svm\n",
+            &classification,
+        ),
+        ("svm-rbf-regression", "kind: regression\nmodel: svm\n", &regression),
     ] {
         let spec = match chimera_shared::config::spec::parse_worker(yaml, "bench").unwrap().kind {
             chimera_shared::config::WorkerKind::Model { estimator, .. } => estimator,

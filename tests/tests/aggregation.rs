@@ -114,6 +114,7 @@ fn hybrid_regression_over_shards_is_close_to_one_tree_on_their_union() {
         x,
         target: Target::Regression(y),
         target_name: "quality".into(),
+        bins: data::BinCache::default(),
     };
     let single = match reference(&estimator(&cluster, "worker-1"), &union, &request).y_pred_rows {
         PredRows::Values(v) => r2(&truth, &v),

@@ -94,6 +94,7 @@ fn shards() -> (Dataset, Dataset) {
         x: x.clone(),
         target: Target::Regression((0..12).map(f64::from).collect()),
         target_name: "y".into(),
+        bins: chimera_worker::data::BinCache::default(),
     };
     let classification = Dataset {
         target: Target::Classification {

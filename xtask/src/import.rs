@@ -348,6 +348,8 @@ fn closest(estimator: &str, classification: bool) -> &'static str {
     let ensembles = ["Forest", "Bagging", "Extra"];
     if estimator.contains("Boost") {
         "gradient_boosting"
+    } else if estimator.contains("SV") {
+        "svm"
     } else if ensembles.iter().any(|t| estimator.contains(t)) {
         "random_forest"
     } else if estimator.contains("Tree") {
@@ -376,6 +378,7 @@ fn model_name(estimator: &str) -> Option<&'static str> {
         "Lasso" => "lasso",
         "ElasticNet" => "elastic_net",
         "LogisticRegression" => "logistic_regression",
+        "SVC" | "SVR" => "svm",
         _ => return None,
     })
 }
@@ -751,13 +754,25 @@ mod tests {
     fn an_unknown_estimator_names_the_closest_model() {
         let e = worker(
             "chimera_workers/w1.py",
-            "from sklearn.svm import SVC\n\nworker = ClassificationWorker(\n    SVC(C=1.0, kernel='rbf'))\n",
+            "from sklearn.neural_network import MLPClassifier\n\nworker = ClassificationWorker(\n    MLPClassifier(alpha=1.0))\n",
         )
         .unwrap_err();
         assert!(
-            e.starts_with("chimera_workers/w1.py:4: SVC cannot be translated"),
+            e.starts_with("chimera_workers/w1.py:4: MLPClassifier cannot be translated"),
             "{e}"
         );
         assert!(e.ends_with("the closest supported model is logistic_regression"), "{e}");
+        assert_eq!(closest("LinearSVC", true), "svm");
+        let svc = worker(
+            "chimera_workers/w2.py",
+            "worker = ClassificationWorker(SVC(C=2.0, kernel='linear', probability=True))\n",
+        )
+        .unwrap();
+        assert!(svc.yaml.contains("model: svm"), "{}", svc.yaml);
+        assert!(
+            svc.yaml.contains("C: 2.0") && svc.yaml.contains("kernel: linear"),
+            "{}",
+            svc.yaml
+        );
     }
 }

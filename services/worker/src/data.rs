@@ -2,6 +2,7 @@
 //! project's one CSV reader ([`chimera_shared::table`], polars underneath). Every failure names
 //! the file and, where there is one, the line and column.
 
+use crate::ml::tree::Binned;
 use chimera_shared::api::Label;
 use chimera_shared::config::TaskKind;
 use chimera_shared::table::Table;
@@ -31,13 +32,25 @@ pub struct Dataset {
     pub target: Target,
     /// The target column's name in `y_train.csv`.
     pub target_name: String,
+    /// The features cut into histogram bins, made on first use (the worker asks at load time,
+    /// so no fit pays for it).
+    pub bins: BinCache,
 }
 
 impl Dataset {
     pub fn n_rows(&self) -> usize {
         self.x.nrows()
     }
+
+    /// The features as histogram bins, binned once.
+    pub fn binned(&self) -> &Binned {
+        self.bins.0.get_or_init(|| Binned::new(self.x.view()))
+    }
 }
+
+/// Where a dataset keeps its bins once made; empty until [`Dataset::binned`] is called.
+#[derive(Debug, Clone, Default)]
+pub struct BinCache(std::sync::OnceLock<Binned>);
 
 pub use chimera_shared::table::TableError as DataError;
 
@@ -79,6 +92,7 @@ pub fn load(dir: &Path, task: TaskKind) -> Result<Dataset, DataError> {
         x: features,
         target,
         target_name: y.column_names()?.remove(0),
+        bins: BinCache::default(),
     })
 }
 

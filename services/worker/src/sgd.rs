@@ -390,6 +390,7 @@ mod tests {
                 y,
             },
             target_name: "label".into(),
+            bins: crate::data::BinCache::default(),
         };
         let s = data_sample(&data);
         assert_eq!(s.x_rows.len(), SAMPLE_ROWS);

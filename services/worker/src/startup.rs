@@ -34,6 +34,10 @@ pub fn load_from(exp: Experiment, name: &str) -> Result<(WorkerState, Experiment
         )
     })?;
     let data = data::load(&exp.data_dir(name), spec.kind.task()).map_err(|e| e.to_string())?;
+    if spec.kind.splits_on_bins() {
+        // Bin the features now, once, so no fit request pays for it.
+        data.binned();
+    }
     let logs = NodeLogs::open_if(exp.env.telemetry, &exp.log_dir(name), exp.env.log_rotation)
         .map_err(|e| format!("cannot open the logs: {e}"))?;
     // The fitted model of an earlier run, if it was made from these very spec and data files

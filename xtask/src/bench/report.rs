@@ -95,6 +95,35 @@ pub(super) fn targets(lines: &[Value]) -> String {
         ),
         worst <= 5.0,
     );
+    // The performance issue's second round of targets.
+    let l = find("bagging_fit_synthetic", 2, None);
+    check(
+        "bagging fit, 160k x 20, 2 workers, histogram trees <= 40 ms",
+        format!("{:.1} ms", num(&l["median_s"]) * 1e3),
+        num(&l["median_s"]) <= 0.04,
+    );
+    let l = find("predict_40000_rows", 2, None);
+    check(
+        "predict 40,000 rows, bagging, 2 workers <= 60 ms",
+        format!("{:.1} ms", num(&l["median_s"]) * 1e3),
+        num(&l["median_s"]) <= 0.06,
+    );
+    let l = find("ps_fit_wine_200_rounds", 2, None);
+    check(
+        "parameter-server round on red wine, k = 2 <= 1.3x its floor",
+        format!("{:.2}x", num(&l["overhead_over_floor"])),
+        num(&l["overhead_over_floor"]) <= 1.3,
+    );
+    let l = find("predict_single_row", 2, Some(32));
+    check(
+        "single-row predict, 32 clients, 2 workers: no worse than 19,000 requests/s and p99 <= 5 ms",
+        format!(
+            "{:.0} requests/s, p99 {:.2} ms",
+            num(&l["requests_per_s"]),
+            num(&l["p99_ms"])
+        ),
+        num(&l["requests_per_s"]) >= 19_000.0 && num(&l["p99_ms"]) <= 5.0,
+    );
     let mut md = String::from(
         "## Targets (from the issues), checked against this run\n\n| target | this run | met |\n|---|---|---|\n",
     );

@@ -1,6 +1,7 @@
 //! The model worker's machine learning, free of HTTP: fit an estimator on a dataset (optionally
 //! on a bootstrap sample) and predict values or class probabilities for a feature matrix.
 
+pub mod svm;
 pub mod tree;
 
 use crate::data::{Dataset, Target};
@@ -9,11 +10,12 @@ use chimera_shared::config::spec::{
     BoostingParams, DecisionTreeParams, ElasticNetParams, ForestParams, GaussianNbParams, KNeighborsParams,
     LinearRegressionParams, LogisticRegressionParams, RidgeParams,
 };
+use chimera_shared::config::spec::{Criterion, Splitter};
 use chimera_shared::config::EstimatorSpec;
 use linfa::prelude::*;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use rand08::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
-use tree::{Presorted, Targets, Tree, TreeParams};
+use tree::{Binned, Presorted, Targets, Tree, TreeParams};
 
 /// A trained model of any supported kind. Serializable: a worker keeps its fitted model in its
 /// state directory, so a restart serves the same predictions.
@@ -58,6 +60,8 @@ pub enum Model {
         mean: Array2<f64>,
         var: Array2<f64>,
     },
+    /// A support vector machine: its support vectors, their coefficients and offset.
+    Svm(svm::Svm),
 }
 
 /// What a model outputs for a matrix: values (regression) or one probability row per sample,
@@ -107,23 +111,23 @@ pub fn fit(spec: &EstimatorSpec, data: &Dataset, weights: &[f64], seed: u64) -> 
         (EstimatorSpec::Boosting(p), target) => Ok(fit_boosting(p, data, target, weights, seed)),
         (EstimatorSpec::KNeighbors(p), target) => Ok(fit_k_neighbors(p, data, target, weights)),
         (EstimatorSpec::GaussianNb(p), Target::Classification { classes, y }) => {
-            Ok(fit_gaussian_nb(p, data, y, classes.len(), weights))
+            fit_gaussian_nb(p, data, y, classes.len(), weights)
         }
-        (EstimatorSpec::DecisionTree(p), Target::Regression(y)) => {
-            let y = y.as_slice().expect("a fresh Array1 is contiguous");
-            Ok(Model::Tree(Tree::fit(
-                data.x.view(),
-                Targets::Values(y),
-                weights,
-                &tree_params(p),
-            )))
-        }
-        (EstimatorSpec::DecisionTree(p), Target::Classification { classes, y }) => Ok(Model::Tree(Tree::fit(
+        (EstimatorSpec::Svm(p), Target::Classification { classes, y }) => Ok(Model::Svm(svm::fit_classifier(
+            p,
             data.x.view(),
-            Targets::Classes {
-                y,
-                n_classes: classes.len(),
-            },
+            y,
+            classes.len(),
+            weights,
+        ))),
+        (EstimatorSpec::Svm(p), Target::Regression(y)) => Ok(Model::Svm(svm::fit_regressor(
+            p,
+            data.x.view(),
+            y.as_slice().expect("a fresh Array1 is contiguous"),
+            weights,
+        ))),
+        (EstimatorSpec::DecisionTree(p), target) => Ok(Model::Tree(Grower::new(data, p.splitter).grow(
+            targets_of(target),
             weights,
             &tree_params(p),
         ))),
@@ -143,7 +147,43 @@ fn tree_params(p: &DecisionTreeParams) -> TreeParams {
         max_leaf_nodes: p.max_leaf_nodes.map(|d| d as usize),
         min_samples_leaf: p.min_samples_leaf as f64,
         min_samples_split: p.min_samples_split as f64,
+        entropy: p.criterion == Some(Criterion::Entropy),
         ..TreeParams::default()
+    }
+}
+
+/// What a tree learns: the regression values, or the class indices.
+fn targets_of(target: &Target) -> Targets<'_> {
+    match target {
+        Target::Regression(y) => Targets::Values(y.as_slice().expect("a fresh Array1 is contiguous")),
+        Target::Classification { classes, y } => Targets::Classes {
+            y,
+            n_classes: classes.len(),
+        },
+    }
+}
+
+/// Grows trees on one dataset with the spec's splitter; an ensemble makes one and grows all
+/// its trees from it, so the sorting (exact) or the binning (hist, cached on the dataset) is
+/// done once.
+enum Grower<'a> {
+    Hist(&'a Binned),
+    Exact(ArrayView2<'a, f64>, Presorted),
+}
+
+impl<'a> Grower<'a> {
+    fn new(data: &'a Dataset, splitter: Splitter) -> Self {
+        match splitter {
+            Splitter::Hist => Grower::Hist(data.binned()),
+            Splitter::Exact => Grower::Exact(data.x.view(), Presorted::new(data.x.view())),
+        }
+    }
+
+    fn grow(&self, targets: Targets<'_>, weights: &[f64], params: &TreeParams) -> Tree {
+        match self {
+            Grower::Hist(binned) => Tree::fit_binned(binned, targets, weights, params),
+            Grower::Exact(x, presorted) => Tree::fit_presorted(x.view(), targets, weights, params, presorted),
+        }
     }
 }
 
@@ -155,7 +195,7 @@ fn fit_forest(p: &ForestParams, data: &Dataset, target: &Target, weights: &[f64]
     let seed = p.random_state.map_or(seed, |r| bootstrap_seed(r, "forest"));
     let n = data.n_rows();
     let d = data.x.ncols();
-    let presorted = Presorted::new(data.x.view());
+    let grower = Grower::new(data, p.tree.splitter);
     let grow = |i: usize| -> Tree {
         let mut h = chimera_shared::hash::Fnv::seeded(seed);
         h.eat(&(i as u64).to_le_bytes());
@@ -177,14 +217,7 @@ fn fit_forest(p: &ForestParams, data: &Dataset, target: &Target, weights: &[f64]
             seed: tree_seed ^ 0x5DEE_CE66,
             ..tree_params(&p.tree)
         };
-        let targets = match target {
-            Target::Regression(y) => Targets::Values(y.as_slice().expect("a fresh Array1 is contiguous")),
-            Target::Classification { classes, y } => Targets::Classes {
-                y,
-                n_classes: classes.len(),
-            },
-        };
-        Tree::fit_presorted(data.x.view(), targets, &w, &params, &presorted)
+        grower.grow(targets_of(target), &w, &params)
     };
     let count = p.n_estimators as usize;
     let threads = std::thread::available_parallelism()
@@ -217,7 +250,7 @@ fn fit_boosting(p: &BoostingParams, data: &Dataset, target: &Target, weights: &[
     let seed = p.random_state.map_or(seed, |r| bootstrap_seed(r, "boosting"));
     let mut rng = StdRng::seed_from_u64(seed);
     let n = data.n_rows();
-    let presorted = Presorted::new(data.x.view());
+    let grower = Grower::new(data, p.tree.splitter);
     let params = tree_params(&p.tree);
     let total: f64 = weights.iter().sum::<f64>().max(f64::MIN_POSITIVE);
     // Outputs: the target's columns (one-hot for classes) and the starting scores.
@@ -289,13 +322,7 @@ fn fit_boosting(p: &BoostingParams, data: &Dataset, target: &Target, weights: &[
                     stage_weights[i] = active[i] * h;
                 }
             }
-            let tree = Tree::fit_presorted(
-                data.x.view(),
-                Targets::Values(&residual),
-                &stage_weights,
-                &params,
-                &presorted,
-            );
+            let tree = grower.grow(Targets::Values(&residual), &stage_weights, &params);
             for (i, row) in data.x.rows().into_iter().enumerate() {
                 scores[o][i] += learning_rate * tree.leaf_values(row)[0];
             }
@@ -349,7 +376,21 @@ fn fit_k_neighbors(p: &KNeighborsParams, data: &Dataset, target: &Target, weight
 /// Gaussian naive Bayes as scikit-learn's `GaussianNB`: weighted per-class means and
 /// variances, each variance plus `var_smoothing` times the largest feature variance.
 #[allow(clippy::needless_range_loop)] // Per-class, per-feature sums read best with indices.
-fn fit_gaussian_nb(p: &GaussianNbParams, data: &Dataset, y: &[usize], n_classes: usize, w: &[f64]) -> Model {
+fn fit_gaussian_nb(
+    p: &GaussianNbParams,
+    data: &Dataset,
+    y: &[usize],
+    n_classes: usize,
+    w: &[f64],
+) -> Result<Model, FitError> {
+    if let Some(priors) = &p.priors {
+        if priors.len() != n_classes {
+            return Err(FitError(format!(
+                "gaussian_nb: params.priors has {} values but this worker's data has {n_classes} classes; give one prior per class, in sorted class order",
+                priors.len()
+            )));
+        }
+    }
     let (n, d) = data.x.dim();
     let mut count = vec![0.0; n_classes];
     let mut mean = Array2::<f64>::zeros((n_classes, d));
@@ -385,11 +426,17 @@ fn fit_gaussian_nb(p: &GaussianNbParams, data: &Dataset, y: &[usize], n_classes:
             var[[c, j]] = var[[c, j]] / count[c].max(f64::MIN_POSITIVE) + epsilon;
         }
     }
-    let log_prior = count
-        .iter()
-        .map(|&c| if c > 0.0 { (c / total).ln() } else { f64::NEG_INFINITY })
-        .collect();
-    Model::GaussianNb { log_prior, mean, var }
+    let log_prior = match &p.priors {
+        Some(priors) => priors
+            .iter()
+            .map(|q| if *q > 0.0 { q.ln() } else { f64::NEG_INFINITY })
+            .collect(),
+        None => count
+            .iter()
+            .map(|&c| if c > 0.0 { (c / total).ln() } else { f64::NEG_INFINITY })
+            .collect(),
+    };
+    Ok(Model::GaussianNb { log_prior, mean, var })
 }
 
 /// The k nearest rows of `x` to `q` as (distance, row), nearest first.
@@ -692,6 +739,13 @@ impl Model {
                     Output::Probabilities(out)
                 }
             }
+            Model::Svm(svm) => {
+                if n_classes == 0 {
+                    Output::Values(svm.values(x))
+                } else {
+                    Output::Probabilities(svm.probabilities(x, n_classes))
+                }
+            }
             Model::GaussianNb { log_prior, mean, var } => {
                 let mut out = Array2::zeros((x.nrows(), log_prior.len()));
                 for (i, q) in x.rows().into_iter().enumerate() {
@@ -794,6 +848,7 @@ mod tests {
                 y,
             },
             target_name: "y".into(),
+            bins: crate::data::BinCache::default(),
         }
     }
 
@@ -856,6 +911,7 @@ mod tests {
                 y: vec![0, 0, 0, 1, 1, 1],
             },
             target_name: "y".into(),
+            bins: crate::data::BinCache::default(),
         };
         let spec = EstimatorSpec::GaussianNb(GaussianNbParams {
             var_smoothing: 0.0,
@@ -882,6 +938,7 @@ mod tests {
             x,
             target: Target::Regression(ndarray::array![0.0, 10.0, 20.0, 100.0]),
             target_name: "y".into(),
+            bins: crate::data::BinCache::default(),
         };
         let spec = |weights: &str| {
             EstimatorSpec::KNeighbors(KNeighborsParams {
@@ -921,6 +978,7 @@ mod tests {
                 y: y.clone(),
             },
             target_name: "y".into(),
+            bins: crate::data::BinCache::default(),
         };
         let spec = EstimatorSpec::Boosting(BoostingParams {
             n_estimators: 30,
@@ -961,6 +1019,7 @@ mod tests {
             x: x.clone(),
             target: Target::Regression(y.clone()),
             target_name: "y".into(),
+            bins: crate::data::BinCache::default(),
         };
         let spec = EstimatorSpec::Ridge(RidgeParams {
             alpha: 1e-9,

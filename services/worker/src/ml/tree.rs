@@ -5,10 +5,16 @@
 //! set), `min_samples_leaf`, `min_samples_split`, sample weights (how bootstrap counts enter),
 //! and class probabilities from leaf frequencies.
 //!
+//! This file is the exact splitter (`splitter: exact`); [`hist`] is the histogram one, the
+//! default. Both grow the same [`Tree`].
+//!
 //! Speed comes from sorting each feature once: every node owns the same `[start, end)` range in
 //! each feature's sorted index list, and a split partitions those ranges stably, so no node ever
 //! sorts or rescans rows outside itself. Finding a node's split is O(features × node rows).
 
+mod hist;
+
+pub use hist::{Binned, MAX_BINS};
 use ndarray::{ArrayView1, ArrayView2};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -28,6 +34,8 @@ pub struct TreeParams {
     pub random_thresholds: bool,
     /// Seeds the feature draws and thresholds.
     pub seed: u64,
+    /// Classification by information gain (entropy) instead of Gini impurity.
+    pub entropy: bool,
 }
 
 impl Default for TreeParams {
@@ -40,6 +48,7 @@ impl Default for TreeParams {
             max_features: None,
             random_thresholds: false,
             seed: 0,
+            entropy: false,
         }
     }
 }
@@ -353,7 +362,12 @@ impl Builder<'_> {
         if w_total < p.min_samples_split || w_total < 2.0 * p.min_samples_leaf {
             return None;
         }
-        let parent = score(&total, w_total);
+        let entropy = p.entropy && matches!(self.targets, Targets::Classes { .. });
+        let parent = if entropy {
+            total.iter().map(|&c| xlogx(c)).sum::<f64>() - xlogx(w_total)
+        } else {
+            score(&total, w_total)
+        };
         // A pure node cannot improve.
         let pure = match self.targets {
             Targets::Classes { .. } => total.iter().filter(|&&c| c > 0.0).count() <= 1,
@@ -395,7 +409,9 @@ impl Builder<'_> {
             left.fill(0.0);
             let mut w_left = 0.0;
             // Incremental Σ over classes of left² and right²: O(1) per row.
+            // For entropy the same two sums hold Σ c ln c instead.
             let (mut sq_left, mut sq_right) = match self.targets {
+                Targets::Classes { .. } if entropy => (0.0, total.iter().map(|&c| xlogx(c)).sum::<f64>()),
                 Targets::Classes { .. } => (0.0, total.iter().map(|c| c * c).sum::<f64>()),
                 Targets::Values(_) => (0.0, total[0] * total[0]),
             };
@@ -408,9 +424,16 @@ impl Builder<'_> {
                         let c = y[i];
                         let l = left[c];
                         let r = total[c] - l;
-                        sq_left += 2.0 * l * w + w * w;
-                        sq_right += -2.0 * r * w + w * w;
                         left[c] = l + w;
+                        if entropy {
+                            // Recomputed, not updated: running sums of logs drift, and a
+                            // drifted tie would choose differently from the histogram splitter.
+                            sq_left = left.iter().map(|&v| xlogx(v)).sum();
+                            sq_right = total.iter().zip(&left).map(|(&t, &v)| xlogx(t - v)).sum();
+                        } else {
+                            sq_left += 2.0 * l * w + w * w;
+                            sq_right += -2.0 * r * w + w * w;
+                        }
                     }
                     Targets::Values(y) => {
                         left[0] += w * y[i];
@@ -432,7 +455,11 @@ impl Builder<'_> {
                 if w_left < p.min_samples_leaf || w_right < p.min_samples_leaf {
                     continue;
                 }
-                let improvement = sq_left / w_left + sq_right / w_right - parent;
+                let improvement = if entropy {
+                    (sq_left - xlogx(w_left)) + (sq_right - xlogx(w_right)) - parent
+                } else {
+                    sq_left / w_left + sq_right / w_right - parent
+                };
                 if best.is_none_or(|b| improvement > b.improvement) {
                     let mut threshold = drawn.unwrap_or(here + (next - here) / 2.0);
                     if threshold >= next {
@@ -482,6 +509,15 @@ impl Builder<'_> {
 /// `Σ total² / w`: the impurity-free part of the node's score.
 fn score(total: &[f64], w: f64) -> f64 {
     total.iter().map(|c| c * c).sum::<f64>() / w
+}
+
+/// `x ln x`, with its limit 0 at 0 (an empty class adds no entropy).
+fn xlogx(x: f64) -> f64 {
+    if x > 0.0 {
+        x * x.ln()
+    } else {
+        0.0
+    }
 }
 
 #[cfg(test)]
@@ -571,6 +607,97 @@ mod tests {
                         continue;
                     };
                     assert_eq!(root_split(&tree), (bj, bt), "seed {seed}, min_leaf {min_leaf}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn entropy_root_split_matches_brute_force() {
+        // Information gain by plain formulas: w·H(node) − wl·H(left) − wr·H(right).
+        let entropy = |rows: &[usize], y: &[usize], w: &[f64]| -> f64 {
+            let wt: f64 = rows.iter().map(|&i| w[i]).sum();
+            let mut c = [0.0; 3];
+            for &i in rows {
+                c[y[i]] += w[i];
+            }
+            -c.iter().filter(|&&v| v > 0.0).map(|v| v * (v / wt).ln()).sum::<f64>()
+        };
+        for seed in 0..20 {
+            let (x, _, yv) = random_data(60, 4, seed);
+            let y: Vec<usize> = yv.iter().map(|v| (v.rem_euclid(3.0)) as usize).collect();
+            let w = vec![1.0; 60];
+            let all: Vec<usize> = (0..60).collect();
+            let mut best: Option<(usize, f64, f64)> = None;
+            for j in 0..4 {
+                let mut values: Vec<f64> = x.column(j).to_vec();
+                values.sort_by(f64::total_cmp);
+                values.dedup();
+                for pair in values.windows(2) {
+                    let thr = f64::midpoint(pair[0], pair[1]);
+                    let (l, r): (Vec<usize>, Vec<usize>) = all.iter().partition(|&&i| x[[i, j]] <= thr);
+                    let gain = entropy(&all, &y, &w) - entropy(&l, &y, &w) - entropy(&r, &y, &w);
+                    if best.is_none_or(|b| gain > b.2 + 1e-9) {
+                        best = Some((j, thr, gain));
+                    }
+                }
+            }
+            let params = TreeParams {
+                max_depth: Some(1),
+                entropy: true,
+                ..Default::default()
+            };
+            let t = Targets::Classes { y: &y, n_classes: 3 };
+            let (bj, bt, _) = best.expect("a split exists");
+            assert_eq!(
+                root_split(&Tree::fit(x.view(), t, &w, &params)),
+                (bj, bt),
+                "exact, seed {seed}"
+            );
+            let binned = Binned::new(x.view());
+            assert_eq!(
+                root_split(&Tree::fit_binned(&binned, t, &w, &params)),
+                (bj, bt),
+                "hist, seed {seed}"
+            );
+        }
+    }
+
+    /// With at most 256 distinct values per feature every value has its own bin, so the
+    /// histogram splitter must grow the exact splitter's tree: the same partition of the
+    /// training rows. (Thresholds may differ: the exact one is a midpoint between values in
+    /// the node, a bin edge one between values in the whole data, so an unseen value between
+    /// them may go either way.)
+    #[test]
+    fn on_few_distinct_values_the_histogram_tree_is_the_exact_tree() {
+        for seed in 0..12 {
+            let (x, yc, yv) = random_data(400, 5, seed);
+            let mut rng = StdRng::seed_from_u64(seed);
+            let w: Vec<f64> = (0..400).map(|_| f64::from(rng.gen_range(0..3))).collect();
+            let binned = Binned::new(x.view());
+            for (targets, entropy) in [
+                (Targets::Classes { y: &yc, n_classes: 2 }, false),
+                (Targets::Classes { y: &yc, n_classes: 2 }, true),
+                (Targets::Values(&yv), false),
+            ] {
+                for (max_depth, max_leaf_nodes, min_samples_leaf) in [(None, None, 1.0), (Some(4), Some(9), 3.0)] {
+                    let params = TreeParams {
+                        max_depth,
+                        max_leaf_nodes,
+                        min_samples_leaf,
+                        entropy,
+                        ..Default::default()
+                    };
+                    let exact = Tree::fit(x.view(), targets, &w, &params);
+                    let hist = Tree::fit_binned(&binned, targets, &w, &params);
+                    assert_eq!(exact.n_leaves(), hist.n_leaves(), "seed {seed} {params:?}");
+                    for i in (0..400).filter(|&i| w[i] > 0.0) {
+                        let (a, b) = (exact.leaf_values(x.row(i)), hist.leaf_values(x.row(i)));
+                        assert!(
+                            a.iter().zip(b).all(|(u, v)| (u - v).abs() < 1e-9),
+                            "seed {seed} row {i} {params:?}"
+                        );
+                    }
                 }
             }
         }

@@ -89,8 +89,28 @@ fn from_mapping<T: DeserializeOwned>(map: Mapping, path: &str, prefix: &str) -> 
 
 /// Deserializes and turns serde's message into our one-line form naming file and key.
 fn from_value<T: DeserializeOwned>(value: Value, path: &str, prefix: &str) -> Result<T, ConfigError> {
+    // serde_yaml's value errors carry no key: keep the mapping to find the one a bad word is in.
+    let keys: Vec<(String, Value)> = match &value {
+        Value::Mapping(m) => m
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.clone())))
+            .collect(),
+        _ => Vec::new(),
+    };
     serde_yaml::from_value(value).map_err(|e| {
         let msg = e.to_string();
+        if let Some(rest) = msg.strip_prefix("unknown variant `") {
+            let (word, expected) = rest.split_once('`').unwrap_or((rest, ""));
+            if let Some((key, _)) = keys.iter().find(|(_, v)| v.as_str() == Some(word)) {
+                let allowed = clean(expected.trim_start_matches(", "));
+                return ConfigError::key(
+                    path,
+                    format!("{prefix}{key}"),
+                    word,
+                    format!("must be one of: {allowed}"),
+                );
+            }
+        }
         // serde says "unknown field `x`, expected one of `a`, `b`" or "unknown variant `x`, ...".
         if let Some(rest) = msg.strip_prefix("unknown field `") {
             let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
@@ -209,7 +229,7 @@ mod tests {
         assert!(master_err(&format!("{ps}alpha: -1")).contains("alpha: -1 is invalid: must be a number >= 0"));
         assert!(master_err(&format!("{ps}eta0: 0")).contains("eta0: 0 is invalid: must be a number > 0"));
         assert!(master_err(&format!("{ps}loss: hinge")).contains("a regressor allows: squared_error, huber"));
-        assert!(master_err(&format!("{ps}loss: cubic")).contains("unknown variant"));
+        assert!(master_err(&format!("{ps}loss: cubic")).contains("loss: cubic is invalid: must be one of: "));
         assert!(master_err(&format!("{ps}l1_ratio: 2")).contains("from 0 to 1"));
         assert!(master_err(&format!("{ps}max_iter: 0")).contains("max_iter: 0"));
         assert!(master_err(&format!("{ps}batch_size: 0")).contains("batch_size"));
@@ -276,11 +296,11 @@ mod tests {
     #[test]
     fn worker_unknown_model_names_the_allowed_ones() {
         assert_eq!(
-            worker_err("kind: classification\nmodel: svm\n"),
-            "chimera_workers/w1.yaml: model: svm is invalid: a classification worker allows: decision_tree, random_forest, extra_trees, gradient_boosting, k_neighbors, gaussian_nb, logistic_regression"
+            worker_err("kind: classification\nmodel: mlp\n"),
+            "chimera_workers/w1.yaml: model: mlp is invalid: a classification worker allows: decision_tree, random_forest, extra_trees, gradient_boosting, k_neighbors, gaussian_nb, svm, logistic_regression"
         );
         assert!(worker_err("kind: regression\nmodel: logistic_regression\n")
-            .contains("k_neighbors, linear_regression, ridge, lasso, elastic_net"));
+            .contains("k_neighbors, svm, linear_regression, ridge, lasso, elastic_net"));
     }
 
     #[test]
@@ -314,6 +334,14 @@ mod tests {
         assert_eq!(MaxFeatures::Fraction(0.01).of(20), 1, "at least one feature");
         let p = forest("classification", "{random_state: 7, criterion: gini, max_depth: 4}").unwrap();
         assert_eq!((p.random_state, p.tree.max_depth), (Some(7), Some(4)));
+        let p = forest("classification", "{criterion: log_loss, splitter: best}").unwrap();
+        assert_eq!(
+            (p.tree.criterion, p.tree.splitter),
+            (Some(Criterion::Entropy), Splitter::Exact)
+        );
+        assert_eq!(forest("regression", "{}").unwrap().tree.splitter, Splitter::Hist);
+        let e = forest("regression", "{criterion: gini}").unwrap_err();
+        assert!(e.contains("a regressor's criterion is squared_error"), "{e}");
         let extra = parse_worker("kind: regression\nmodel: extra_trees\n", W).unwrap();
         let WorkerKind::Model {
             estimator: EstimatorSpec::Forest(e),
@@ -327,7 +355,12 @@ mod tests {
             ("{max_features: 0}", "params.max_features"),
             ("{max_features: 1.5}", "params.max_features"),
             ("{max_features: all}", "params.max_features"),
-            ("{criterion: entropy}", "entropy and log_loss are not supported yet"),
+            (
+                "{criterion: squared_error}",
+                "a classifier's criterion is gini or entropy",
+            ),
+            ("{criterion: mse}", "params.criterion"),
+            ("{splitter: random}", "params.splitter"),
             ("{n_estimators: 0}", "params.n_estimators"),
             ("{max_depth: 0}", "params.max_depth"),
             ("{n_jobs: 2}", "n_jobs"),

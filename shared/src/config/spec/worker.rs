@@ -24,6 +24,26 @@ pub enum WorkerKind {
 }
 
 impl WorkerKind {
+    /// Whether this worker grows trees by histogram (its data is binned once, at load).
+    pub fn splits_on_bins(&self) -> bool {
+        let tree = match self {
+            WorkerKind::Model {
+                estimator: EstimatorSpec::DecisionTree(t),
+                ..
+            } => t,
+            WorkerKind::Model {
+                estimator: EstimatorSpec::Forest(f),
+                ..
+            } => &f.tree,
+            WorkerKind::Model {
+                estimator: EstimatorSpec::Boosting(b),
+                ..
+            } => &b.tree,
+            _ => return false,
+        };
+        tree.splitter == Splitter::Hist
+    }
+
     /// What the worker's data holds: an SGD worker's by its `model_type`.
     pub fn task(&self) -> TaskKind {
         match self {
@@ -74,6 +94,71 @@ pub enum EstimatorSpec {
     KNeighbors(KNeighborsParams),
     /// `gaussian_nb`: a normal density per class and feature.
     GaussianNb(GaussianNbParams),
+    /// `svm`: a support vector machine (scikit-learn's `SVC` / `SVR`).
+    Svm(SvmParams),
+}
+
+/// `svm`'s kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SvmKernel {
+    Linear,
+    Rbf,
+}
+
+/// The RBF kernel's `gamma`: `scale` (1 / (features × variance of X), scikit-learn's default),
+/// `auto` (1 / features), or a number > 0.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Gamma {
+    Scale,
+    Auto,
+    Value(f64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SvmParams {
+    pub c: f64,
+    pub kernel: SvmKernel,
+    pub gamma: Gamma,
+    /// Regression: errors within `epsilon` cost nothing.
+    pub epsilon: f64,
+    /// Stop when the largest violation of the optimality conditions is below `tol`.
+    pub tol: f64,
+    /// At most this many solver steps; `None` (scikit-learn's -1) means the solver's own cap.
+    pub max_iter: Option<u64>,
+    pub random_state: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SvmFile {
+    #[serde(default = "one_f", rename = "C")]
+    c: f64,
+    #[serde(default = "rbf")]
+    kernel: SvmKernel,
+    #[serde(default)]
+    gamma: Option<Value>,
+    #[serde(default = "tenth")]
+    epsilon: f64,
+    #[serde(default = "d_svm_tol")]
+    tol: f64,
+    #[serde(default = "minus_one")]
+    max_iter: i64,
+    /// Accepted for scikit-learn's files: probabilities are always computed here.
+    #[serde(default)]
+    probability: Option<bool>,
+    #[serde(default)]
+    random_state: Option<u64>,
+}
+
+fn rbf() -> SvmKernel {
+    SvmKernel::Rbf
+}
+fn d_svm_tol() -> f64 {
+    1e-3
+}
+fn minus_one() -> i64 {
+    -1
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +193,8 @@ struct BoostingFile {
     #[serde(default)]
     loss: Option<String>,
     #[serde(default)]
+    splitter: Splitter,
+    #[serde(default)]
     random_state: Option<u64>,
 }
 
@@ -138,7 +225,7 @@ pub struct GaussianNbParams {
     /// Added to every variance, as a share of the largest feature variance.
     #[serde(default = "d_var_smoothing")]
     pub var_smoothing: f64,
-    /// Only null (priors from the class frequencies) is supported.
+    /// Each class's prior, in sorted class order; null: the class frequencies.
     #[serde(default)]
     pub priors: Option<Vec<f64>>,
 }
@@ -209,7 +296,9 @@ struct ForestFile {
     #[serde(default)]
     bootstrap: Option<bool>,
     #[serde(default)]
-    criterion: Option<String>,
+    criterion: Option<Criterion>,
+    #[serde(default)]
+    splitter: Splitter,
     #[serde(default)]
     random_state: Option<u64>,
 }
@@ -244,6 +333,36 @@ pub struct DecisionTreeParams {
     /// Accepted as scikit-learn does; a tree that tries every feature draws nothing.
     #[serde(default)]
     pub random_state: Option<u64>,
+    /// `gini` or `entropy` (alias `log_loss`) for classification, `squared_error` for
+    /// regression; null takes the task's default (gini, squared error).
+    #[serde(default)]
+    pub criterion: Option<Criterion>,
+    /// How a split is searched: `hist` (the default) over at most 256 quantile bins per
+    /// feature, or `exact` (alias `best`, scikit-learn's name) over every distinct value.
+    #[serde(default)]
+    pub splitter: Splitter,
+}
+
+/// A tree's split quality measure, under scikit-learn's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Criterion {
+    Gini,
+    #[serde(alias = "log_loss")]
+    Entropy,
+    SquaredError,
+}
+
+/// How a tree searches its splits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Splitter {
+    /// Per-node histograms over bins cut once at load time (LightGBM's method).
+    #[default]
+    Hist,
+    /// Every threshold between distinct values, as scikit-learn's `splitter="best"`.
+    #[serde(alias = "best")]
+    Exact,
 }
 
 impl Default for DecisionTreeParams {
@@ -254,14 +373,16 @@ impl Default for DecisionTreeParams {
             min_samples_leaf: 1,
             min_samples_split: 2,
             random_state: None,
+            criterion: None,
+            splitter: Splitter::Hist,
         }
     }
 }
 
 impl DecisionTreeParams {
     /// The trees of a forest or a boosting: their limits, and how many.
-    fn validate_ensemble(&self, n_estimators: u64, path: &str) -> Result<(), ConfigError> {
-        self.validate(path)?;
+    fn validate_ensemble(&self, task: TaskKind, n_estimators: u64, path: &str) -> Result<(), ConfigError> {
+        self.validate(task, path)?;
         if !(1..=10_000).contains(&n_estimators) {
             return Err(ConfigError::key(
                 path,
@@ -273,10 +394,26 @@ impl DecisionTreeParams {
         Ok(())
     }
 
-    fn validate(&self, path: &str) -> Result<(), ConfigError> {
+    fn validate(&self, task: TaskKind, path: &str) -> Result<(), ConfigError> {
         let key = |k: &str, v: &dyn std::fmt::Display, rule: &str| {
             Err(ConfigError::key(path, format!("params.{k}"), v, rule))
         };
+        match (task, self.criterion) {
+            (_, None)
+            | (TaskKind::Classification, Some(Criterion::Gini | Criterion::Entropy))
+            | (TaskKind::Regression, Some(Criterion::SquaredError)) => {}
+            (TaskKind::Classification, Some(_)) => {
+                return key(
+                    "criterion",
+                    &"squared_error",
+                    "a classifier's criterion is gini or entropy",
+                )
+            }
+            (TaskKind::Regression, Some(c)) => {
+                let name = if c == Criterion::Gini { "gini" } else { "entropy" };
+                return key("criterion", &name, "a regressor's criterion is squared_error");
+            }
+        }
         if self.max_depth == Some(0) {
             return key("max_depth", &0, "must be an integer >= 1, or null for no limit");
         }
@@ -381,6 +518,7 @@ pub const REGRESSION_MODELS: &[&str] = &[
     "extra_trees",
     "gradient_boosting",
     "k_neighbors",
+    "svm",
     "linear_regression",
     "ridge",
     "lasso",
@@ -393,6 +531,7 @@ pub const CLASSIFICATION_MODELS: &[&str] = &[
     "gradient_boosting",
     "k_neighbors",
     "gaussian_nb",
+    "svm",
     "logistic_regression",
 ];
 
@@ -436,7 +575,7 @@ impl EstimatorSpec {
         let spec = match model {
             "decision_tree" => {
                 let p: DecisionTreeParams = from_value(params, path, "params.")?;
-                p.validate(path)?;
+                p.validate(task, path)?;
                 EstimatorSpec::DecisionTree(p)
             }
             "random_forest" | "extra_trees" => {
@@ -447,25 +586,10 @@ impl EstimatorSpec {
                     min_samples_leaf: f.min_samples_leaf,
                     min_samples_split: f.min_samples_split,
                     random_state: f.random_state,
+                    criterion: f.criterion,
+                    splitter: f.splitter,
                 };
-                tree.validate_ensemble(f.n_estimators, path)?;
-                let criterion_ok = matches!(
-                    (task, f.criterion.as_deref()),
-                    (_, None)
-                        | (TaskKind::Classification, Some("gini"))
-                        | (TaskKind::Regression, Some("squared_error"))
-                );
-                if !criterion_ok {
-                    return key(
-                        "criterion",
-                        &f.criterion.unwrap_or_default(),
-                        if task == TaskKind::Classification {
-                            "must be gini (entropy and log_loss are not supported yet)"
-                        } else {
-                            "must be squared_error"
-                        },
-                    );
-                }
+                tree.validate_ensemble(task, f.n_estimators, path)?;
                 // scikit-learn's defaults: sqrt of the features for classifiers, all of them
                 // for regressors.
                 let max_features = match f.max_features {
@@ -513,8 +637,11 @@ impl EstimatorSpec {
                     min_samples_leaf: f.min_samples_leaf,
                     min_samples_split: f.min_samples_split,
                     random_state: f.random_state,
+                    // Stages are regression trees on the loss's gradient.
+                    criterion: None,
+                    splitter: f.splitter,
                 };
-                tree.validate_ensemble(f.n_estimators, path)?;
+                tree.validate_ensemble(TaskKind::Regression, f.n_estimators, path)?;
                 if !(f.learning_rate > 0.0 && f.learning_rate.is_finite()) {
                     return key("learning_rate", &f.learning_rate, "must be a number > 0");
                 }
@@ -559,14 +686,52 @@ impl EstimatorSpec {
                 if !(p.var_smoothing >= 0.0 && p.var_smoothing.is_finite()) {
                     return key("var_smoothing", &p.var_smoothing, "must be a number >= 0");
                 }
-                if p.priors.is_some() {
-                    return key(
-                        "priors",
-                        &"[...]",
-                        "must be null (priors from the class frequencies); given priors are not supported yet",
-                    );
+                if let Some(priors) = &p.priors {
+                    let sum: f64 = priors.iter().sum();
+                    if priors.iter().any(|q| !(q.is_finite() && *q >= 0.0)) || (sum - 1.0).abs() > 1e-6 {
+                        return key(
+                            "priors",
+                            &format!("{priors:?}"),
+                            "must be numbers >= 0 that sum to 1, one per class in sorted class order (or null: the class frequencies)",
+                        );
+                    }
                 }
                 EstimatorSpec::GaussianNb(p)
+            }
+            "svm" => {
+                let f: SvmFile = from_value(params, path, "params.")?;
+                if !(f.c > 0.0 && f.c.is_finite()) {
+                    return key("C", &f.c, "must be a number > 0");
+                }
+                if !(f.epsilon >= 0.0 && f.epsilon.is_finite()) {
+                    return key("epsilon", &f.epsilon, "must be a number >= 0");
+                }
+                if !(f.tol > 0.0 && f.tol.is_finite()) {
+                    return key("tol", &f.tol, "must be a number > 0");
+                }
+                let max_iter = match f.max_iter {
+                    -1 => None,
+                    n if n >= 1 => Some(n.unsigned_abs()),
+                    n => return key("max_iter", &n, "must be an integer >= 1, or -1 for no limit"),
+                };
+                let gamma = match f.gamma {
+                    None => Gamma::Scale,
+                    Some(Value::String(g)) if g == "scale" => Gamma::Scale,
+                    Some(Value::String(g)) if g == "auto" => Gamma::Auto,
+                    Some(Value::Number(n)) if n.as_f64().is_some_and(|g| g > 0.0 && g.is_finite()) => {
+                        Gamma::Value(n.as_f64().unwrap_or(1.0))
+                    }
+                    Some(other) => return key("gamma", &yaml_text(&other), "must be scale, auto, or a number > 0"),
+                };
+                EstimatorSpec::Svm(SvmParams {
+                    c: f.c,
+                    kernel: f.kernel,
+                    gamma,
+                    epsilon: f.epsilon,
+                    tol: f.tol,
+                    max_iter,
+                    random_state: f.random_state,
+                })
             }
             "ridge" => {
                 let p: RidgeParams = from_value(params, path, "params.")?;

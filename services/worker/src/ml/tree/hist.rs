@@ -1,0 +1,840 @@
+//! Histogram split finding, as LightGBM and scikit-learn's `HistGradientBoosting*` do it.
+//!
+//! Each feature is cut once, when the data is loaded, into at most 256 bins at quantile edges
+//! ([`Binned`]); a feature with at most 256 distinct values gets one bin per value, so on such
+//! data the splits are the exact splitter's. A node then finds its split from per-bin sums
+//! (weight, and class weights or weighted targets) instead of from sorted rows:
+//!
+//! - when a node tries most features (a single tree, boosting, a regression forest), a large
+//!   node's histogram covers every feature. Of two children only the smaller is scanned: the
+//!   larger one's histogram is the parent's minus the smaller's (sibling subtraction), so each
+//!   level costs at most half the rows times the features;
+//! - when it tries few (a classification forest's `sqrt`), a full histogram would be mostly
+//!   unread, so the node builds one for each feature it tries, from its own rows;
+//! - a small node (a few dozen rows) sorts its rows' codes instead, which is cheaper than
+//!   clearing and scanning 256 bins;
+//! - extremely randomized trees need no histogram at all: one pass finds the node's smallest
+//!   and largest code, another sums the rows left of the drawn cut.
+//!
+//! Thresholds are the bin edges, midpoints between neighbouring values of the training data,
+//! so a tree predicts on raw features like the exact one (`x <= threshold` goes left).
+
+use super::{xlogx, Node, Targets, Tree, TreeParams};
+use ndarray::ArrayView2;
+use std::collections::BinaryHeap;
+
+/// The most bins a feature gets: its codes fit in a byte.
+pub const MAX_BINS: usize = 256;
+
+/// The training matrix as bin codes, with each feature's edges.
+#[derive(Debug, Clone)]
+pub struct Binned {
+    n: usize,
+    d: usize,
+    /// Row-major: row `i`'s codes are `codes[i * d .. (i + 1) * d]`, so scanning a node's rows
+    /// reads one cache line per row.
+    codes: Vec<u8>,
+    /// Feature `j`'s bin `b` holds the values `<= edges[j][b]` (and above the previous edge);
+    /// the last bin has no upper edge.
+    edges: Vec<Vec<f64>>,
+    /// Each bin's smallest and largest training value (extremely randomized trees draw their
+    /// thresholds between them).
+    low: Vec<Vec<f64>>,
+    high: Vec<Vec<f64>>,
+}
+
+impl Binned {
+    /// Bins every feature of `x` (samples × features): at quantile edges over the distinct
+    /// values, at most [`MAX_BINS`] bins. Features are binned on every core.
+    pub fn new(x: ArrayView2<'_, f64>) -> Binned {
+        let (n, d) = x.dim();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .clamp(1, d.max(1));
+        let mut per_feature: Vec<(usize, FeatureBins)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    scope.spawn(move || {
+                        (t..d)
+                            .step_by(threads)
+                            .map(|j| (j, bin_feature(x.column(j))))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("binning never panics"))
+                .collect()
+        });
+        per_feature.sort_by_key(|f| f.0);
+        let mut codes = vec![0u8; n * d];
+        let (mut edges, mut low, mut high) = (Vec::with_capacity(d), Vec::with_capacity(d), Vec::with_capacity(d));
+        for (j, f) in per_feature {
+            for (i, &code) in f.codes.iter().enumerate() {
+                codes[i * d + j] = code;
+            }
+            edges.push(f.edges);
+            low.push(f.low);
+            high.push(f.high);
+        }
+        Binned {
+            n,
+            d,
+            codes,
+            edges,
+            low,
+            high,
+        }
+    }
+
+    pub fn n_rows(&self) -> usize {
+        self.n
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.d
+    }
+
+    /// How many bins feature `j` has.
+    pub fn n_bins(&self, j: usize) -> usize {
+        self.edges[j].len() + 1
+    }
+
+    #[cfg(test)]
+    fn code(&self, row: usize, j: usize) -> u8 {
+        self.codes[row * self.d + j]
+    }
+}
+
+/// One feature's edges, each bin's value range, and every row's code.
+struct FeatureBins {
+    edges: Vec<f64>,
+    low: Vec<f64>,
+    high: Vec<f64>,
+    codes: Vec<u8>,
+}
+
+fn bin_feature(col: ndarray::ArrayView1<'_, f64>) -> FeatureBins {
+    let mut sorted: Vec<f64> = col.iter().copied().collect();
+    sorted.sort_unstable_by(f64::total_cmp);
+    // Distinct values and how many rows lie at or below each.
+    let mut distinct: Vec<f64> = Vec::new();
+    let mut at_or_below: Vec<usize> = Vec::new();
+    for (k, &v) in sorted.iter().enumerate() {
+        if distinct.last() == Some(&v) {
+            *at_or_below.last_mut().expect("pushed together") = k + 1;
+        } else {
+            distinct.push(v);
+            at_or_below.push(k + 1);
+        }
+    }
+    // The cuts: after every distinct value when there are few, else after the value at each
+    // 1/256 quantile (a value holding many rows takes one cut, so bins can be fewer).
+    let cuts: Vec<usize> = if distinct.len() <= MAX_BINS {
+        (0..distinct.len().saturating_sub(1)).collect()
+    } else {
+        let n = sorted.len();
+        let mut cuts: Vec<usize> = (1..MAX_BINS)
+            .map(|q| {
+                let rank = q * n / MAX_BINS;
+                at_or_below.partition_point(|&c| c < rank.max(1))
+            })
+            .filter(|&k| k + 1 < distinct.len())
+            .collect();
+        cuts.dedup();
+        cuts
+    };
+    let edges: Vec<f64> = cuts
+        .iter()
+        .map(|&k| {
+            let (here, next) = (distinct[k], distinct[k + 1]);
+            let mid = here + (next - here) / 2.0;
+            // A midpoint rounded up to `next` would send `next` left: keep it right.
+            if mid >= next {
+                here
+            } else {
+                mid
+            }
+        })
+        .collect();
+    let n_bins = edges.len() + 1;
+    let (mut low, mut high) = (vec![f64::INFINITY; n_bins], vec![f64::NEG_INFINITY; n_bins]);
+    let codes: Vec<u8> = col
+        .iter()
+        .map(|&v| {
+            let b = edges.partition_point(|&e| e < v);
+            low[b] = low[b].min(v);
+            high[b] = high[b].max(v);
+            u8::try_from(b).expect("at most 256 bins")
+        })
+        .collect();
+    FeatureBins {
+        edges,
+        low,
+        high,
+        codes,
+    }
+}
+
+/// A split on bin codes: rows with `code <= bin` of `feature` go left.
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    feature: usize,
+    bin: u8,
+    improvement: f64,
+}
+
+/// A node waiting to be split, with its best split already found.
+struct Pending {
+    node: usize,
+    start: usize,
+    end: usize,
+    depth: usize,
+    /// Every feature's histogram, kept for the children's subtraction (large nodes only).
+    hist: Option<Vec<f64>>,
+    split: Option<Split>,
+}
+
+impl Pending {
+    fn improvement(&self) -> f64 {
+        self.split.map_or(f64::NEG_INFINITY, |s| s.improvement)
+    }
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    /// Largest improvement first; ties go to the node created first.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.improvement()
+            .total_cmp(&other.improvement())
+            .then_with(|| other.node.cmp(&self.node))
+    }
+}
+
+/// Below this many rows a node finds its split without a full histogram.
+const FULL_HIST_MIN_ROWS: usize = 128;
+
+/// Histogram memory the pending nodes may hold; beyond it a node's histogram is rebuilt from
+/// its rows when it splits (only best-first growth with a large `max_leaf_nodes` gets there).
+const HIST_BUDGET_BYTES: usize = 256 << 20;
+
+struct Builder<'a> {
+    binned: &'a Binned,
+    params: &'a TreeParams,
+    /// Classification (class index in `target`) or regression (the value in `target`).
+    classes: bool,
+    entropy: bool,
+    /// Slots per bin: the weight, then one per class (or the weighted target's sum).
+    slots: usize,
+    /// Feature `j`'s histogram starts at `offsets[j]`; `offsets[d]` is the full length.
+    offsets: Vec<usize>,
+    /// The rows with a weight, grouped by node: a node owns positions `start..end` of these
+    /// three, which a split partitions together. Keeping a node's codes, weights and targets
+    /// contiguous (rather than indexing the whole data by row number) is what makes deep,
+    /// scattered nodes fast: every scan is sequential.
+    codes: Vec<u8>,
+    weight: Vec<f64>,
+    target: Vec<f64>,
+    spare_codes: Vec<u8>,
+    spare_weight: Vec<f64>,
+    spare_target: Vec<f64>,
+    keys: Vec<u32>,
+    left: Vec<f64>,
+    right: Vec<f64>,
+    /// Compact per-node bins for the small-node path: codes and their sums.
+    small_codes: Vec<u8>,
+    small_sums: Vec<f64>,
+    held_bytes: usize,
+    /// Whether nodes keep full histograms (they try most features), see the module comment.
+    full_hists: bool,
+    /// The features in the order a node tries them (shuffled in place for forests).
+    features: Vec<usize>,
+    rng: rand08::rngs::StdRng,
+    tree: Tree,
+}
+
+/// The identity code list, so a full histogram scans like a compacted one.
+static ALL_CODES: [u8; MAX_BINS] = {
+    let mut codes = [0u8; MAX_BINS];
+    let mut b = 0;
+    while b < MAX_BINS {
+        codes[b] = b as u8;
+        b += 1;
+    }
+    codes
+};
+
+impl Tree {
+    /// Grows a tree by histogram split finding on `binned` (the training matrix, binned when
+    /// the data was loaded); `weights` as in [`Tree::fit`].
+    pub fn fit_binned(binned: &Binned, targets: Targets<'_>, weights: &[f64], params: &TreeParams) -> Tree {
+        let d = binned.d;
+        assert_eq!(weights.len(), binned.n, "one weight per sample");
+        let slots = targets.width() + 1;
+        let mut offsets = Vec::with_capacity(d + 1);
+        let mut at = 0;
+        for j in 0..d {
+            offsets.push(at);
+            at += binned.n_bins(j) * slots;
+        }
+        offsets.push(at);
+        let rows: Vec<usize> = (0..binned.n).filter(|&i| weights[i] > 0.0).collect();
+        let mut codes = Vec::with_capacity(rows.len() * d);
+        for &i in &rows {
+            codes.extend_from_slice(&binned.codes[i * d..(i + 1) * d]);
+        }
+        let weight: Vec<f64> = rows.iter().map(|&i| weights[i]).collect();
+        let target: Vec<f64> = match targets {
+            Targets::Classes { y, .. } => rows.iter().map(|&i| y[i] as f64).collect(),
+            Targets::Values(y) => rows.iter().map(|&i| y[i]).collect(),
+        };
+        let mut b = Builder {
+            binned,
+            params,
+            classes: matches!(targets, Targets::Classes { .. }),
+            entropy: params.entropy && matches!(targets, Targets::Classes { .. }),
+            slots,
+            offsets,
+            spare_codes: Vec::with_capacity(codes.len()),
+            spare_weight: Vec::with_capacity(weight.len()),
+            spare_target: Vec::with_capacity(target.len()),
+            codes,
+            weight,
+            target,
+            keys: Vec::new(),
+            left: vec![0.0; slots],
+            right: vec![0.0; slots],
+            small_codes: Vec::new(),
+            small_sums: Vec::new(),
+            held_bytes: 0,
+            full_hists: params.max_features.is_none_or(|k| k * 4 >= d) && !params.random_thresholds,
+            features: (0..d).collect(),
+            rng: rand08::SeedableRng::seed_from_u64(params.seed),
+            tree: Tree {
+                nodes: Vec::new(),
+                values: Vec::new(),
+                width: targets.width(),
+                n_features: d,
+            },
+        };
+        b.grow();
+        b.tree
+    }
+}
+
+impl Builder<'_> {
+    fn grow(&mut self) {
+        let m = self.weight.len();
+        let totals = self.totals(0, m);
+        let root = self.new_leaf(&totals);
+        let hist = self.is_large(m).then(|| self.histogram(0, m));
+        let first = self.pending(root, 0, m, 0, &totals, hist);
+        let best_first = self.params.max_leaf_nodes.is_some();
+        let max_leaves = self.params.max_leaf_nodes.unwrap_or(usize::MAX);
+        // Best-first growth needs the heap; otherwise every splittable node splits and a stack
+        // (depth-first) keeps few histograms alive at once.
+        let mut heap = BinaryHeap::new();
+        let mut stack = Vec::new();
+        if best_first {
+            heap.push(first);
+        } else {
+            stack.push(first);
+        }
+        let mut leaves = 1usize;
+        loop {
+            let next = if best_first { heap.pop() } else { stack.pop() };
+            let Some(mut c) = next else { break };
+            if let Some(h) = &c.hist {
+                self.held_bytes -= h.len() * 8;
+            }
+            if leaves >= max_leaves {
+                break;
+            }
+            let Some(split) = c.split else { continue };
+            let mid = self.partition(c.start, c.end, split);
+            let (lt, rt) = (self.totals(c.start, mid), self.totals(mid, c.end));
+            let left = self.new_leaf(&lt);
+            let right = self.new_leaf(&rt);
+            self.tree.nodes[c.node] = Node::Split {
+                feature: split.feature,
+                threshold: self.threshold(split),
+                left,
+                right,
+            };
+            leaves += 1;
+            let (lh, rh) = self.children_histograms(c.start, mid, c.end, c.hist.take());
+            let l = self.pending(left, c.start, mid, c.depth + 1, &lt, lh);
+            let r = self.pending(right, mid, c.end, c.depth + 1, &rt, rh);
+            if best_first {
+                heap.push(l);
+                heap.push(r);
+            } else {
+                stack.push(r);
+                stack.push(l);
+            }
+        }
+    }
+
+    /// Whether a node of this many rows keeps a full histogram.
+    fn is_large(&self, rows: usize) -> bool {
+        self.full_hists && rows >= FULL_HIST_MIN_ROWS
+    }
+
+    /// The raw-value threshold of a split: the upper edge of its last left bin.
+    fn threshold(&self, split: Split) -> f64 {
+        self.binned.edges[split.feature][usize::from(split.bin)]
+    }
+
+    /// The children's histograms: the smaller child's from its rows, the larger's as the
+    /// parent's minus it (reusing the parent's buffer). Small children get none.
+    fn children_histograms(
+        &mut self,
+        start: usize,
+        mid: usize,
+        end: usize,
+        parent: Option<Vec<f64>>,
+    ) -> (Option<Vec<f64>>, Option<Vec<f64>>) {
+        let (nl, nr) = (mid - start, end - mid);
+        let (want_l, want_r) = (self.is_large(nl), self.is_large(nr));
+        if !want_l && !want_r {
+            return (None, None);
+        }
+        let Some(mut parent) = parent else {
+            // Dropped for the memory budget (or never built): scan whoever needs one.
+            return (
+                want_l.then(|| self.histogram(start, mid)),
+                want_r.then(|| self.histogram(mid, end)),
+            );
+        };
+        let left_smaller = nl <= nr;
+        let small = if left_smaller {
+            self.histogram(start, mid)
+        } else {
+            self.histogram(mid, end)
+        };
+        for (p, s) in parent.iter_mut().zip(&small) {
+            *p -= s;
+        }
+        let (small, large) = (Some(small), Some(parent));
+        let (l, r) = if left_smaller { (small, large) } else { (large, small) };
+        (l.filter(|_| want_l), r.filter(|_| want_r))
+    }
+
+    /// Adds row `k`'s weight and target to the bin whose sums start at `sums[at]`.
+    #[inline]
+    fn add(&self, sums: &mut [f64], at: usize, k: usize) {
+        let w = self.weight[k];
+        sums[at] += w;
+        if self.classes {
+            sums[at + 1 + self.target[k] as usize] += w;
+        } else {
+            sums[at + 1] += w * self.target[k];
+        }
+    }
+
+    /// Every feature's histogram over the node's rows.
+    fn histogram(&self, start: usize, end: usize) -> Vec<f64> {
+        let d = self.binned.d;
+        let s = self.slots;
+        let mut hist = vec![0.0; self.offsets[d]];
+        for k in start..end {
+            let codes = &self.codes[k * d..(k + 1) * d];
+            for (j, &code) in codes.iter().enumerate() {
+                self.add(&mut hist, self.offsets[j] + usize::from(code) * s, k);
+            }
+        }
+        hist
+    }
+
+    /// The node's sums: weight, then class weights or the weighted target; for regression one
+    /// more slot with `Σ w y²` (only to tell a constant target).
+    fn totals(&self, start: usize, end: usize) -> Vec<f64> {
+        let mut t = vec![0.0; self.slots + 1];
+        for k in start..end {
+            self.add(&mut t, 0, k);
+            if !self.classes {
+                t[2] += self.weight[k] * self.target[k] * self.target[k];
+            }
+        }
+        t
+    }
+
+    fn new_leaf(&mut self, totals: &[f64]) -> usize {
+        let offset = self.tree.values.len();
+        let w = totals[0];
+        self.tree.values.extend(
+            totals[1..=self.tree.width]
+                .iter()
+                .map(|v| if w > 0.0 { v / w } else { 0.0 }),
+        );
+        self.tree.nodes.push(Node::Leaf { value: offset });
+        self.tree.nodes.len() - 1
+    }
+
+    fn pending(
+        &mut self,
+        node: usize,
+        start: usize,
+        end: usize,
+        depth: usize,
+        totals: &[f64],
+        hist: Option<Vec<f64>>,
+    ) -> Pending {
+        let can_split = self.params.max_depth.is_none_or(|d| depth < d);
+        let split = if can_split {
+            self.best_split(start, end, totals, hist.as_deref())
+        } else {
+            None
+        };
+        // Only a node that will split needs its histogram again.
+        let hist = hist.filter(|h| split.is_some() && self.held_bytes + h.len() * 8 <= HIST_BUDGET_BYTES);
+        if let Some(h) = &hist {
+            self.held_bytes += h.len() * 8;
+        }
+        Pending {
+            node,
+            start,
+            end,
+            depth,
+            hist,
+            split,
+        }
+    }
+
+    /// `score(L) + score(R) − score(parent)` is the weighted impurity decrease; see [`score`].
+    fn score(&self, sums: &[f64]) -> f64 {
+        score(sums, self.entropy)
+    }
+
+    fn best_split(&mut self, start: usize, end: usize, totals: &[f64], hist: Option<&[f64]>) -> Option<Split> {
+        let p = self.params;
+        let w_total = totals[0];
+        if w_total < p.min_samples_split || w_total < 2.0 * p.min_samples_leaf {
+            return None;
+        }
+        let sums = &totals[..self.slots];
+        let parent = self.score(sums);
+        let pure = if self.classes {
+            sums[1..].iter().filter(|&&c| c > 0.0).count() <= 1
+        } else {
+            let sq = totals[self.slots];
+            let explained = sums[1] * sums[1] / w_total;
+            sq - explained <= 1e-12 * sq.abs().max(1e-300)
+        };
+        if pure {
+            return None;
+        }
+        let d = self.binned.d;
+        let s = self.slots;
+        let random = p.max_features.is_some_and(|k| k < d) || p.random_thresholds;
+        if !random {
+            // Every node tries every feature in order (an earlier node may have shuffled them).
+            for (slot, f) in self.features.iter_mut().enumerate() {
+                *f = slot;
+            }
+        }
+        let mut best: Option<Split> = None;
+        for (visited, slot) in (0..d).enumerate() {
+            if random {
+                let pick = rand08::Rng::gen_range(&mut self.rng, slot..d);
+                self.features.swap(slot, pick);
+                if best.is_some() && visited >= p.max_features.unwrap_or(d) {
+                    break;
+                }
+            }
+            let j = self.features[slot];
+            let found = if let Some(h) = hist {
+                let part = &h[self.offsets[j]..self.offsets[j + 1]];
+                self.scan_feature(j, &ALL_CODES[..part.len() / s], part, totals, parent)
+            } else if p.random_thresholds {
+                self.random_cut(j, start, end, totals, parent)
+            } else {
+                // Measured: sorting the codes beats clearing and scanning a feature's bins
+                // only for nodes of a few dozen rows.
+                if (end - start) * 16 >= self.binned.n_bins(j) * s {
+                    self.feature_histogram(j, start, end);
+                } else {
+                    self.compact_bins(j, start, end);
+                }
+                let codes = std::mem::take(&mut self.small_codes);
+                let sums = std::mem::take(&mut self.small_sums);
+                let found = self.scan_feature(j, &codes, &sums, totals, parent);
+                self.small_codes = codes;
+                self.small_sums = sums;
+                found
+            };
+            if let Some(f) = found {
+                if best.is_none_or(|b| f.improvement > b.improvement) {
+                    best = Some(f);
+                }
+            }
+        }
+        best.filter(|b| b.improvement > 1e-12 * parent.abs().max(1e-300))
+    }
+
+    /// Feature `j`'s histogram over the node's rows, as all its codes and their sums.
+    fn feature_histogram(&mut self, j: usize, start: usize, end: usize) {
+        let s = self.slots;
+        let d = self.binned.d;
+        let nb = self.binned.n_bins(j);
+        self.small_codes.clear();
+        self.small_codes.extend_from_slice(&ALL_CODES[..nb]);
+        let mut sums = std::mem::take(&mut self.small_sums);
+        sums.clear();
+        sums.resize(nb * s, 0.0);
+        for k in start..end {
+            self.add(&mut sums, usize::from(self.codes[k * d + j]) * s, k);
+        }
+        self.small_sums = sums;
+    }
+
+    /// Extremely randomized trees: one cut of feature `j`, drawn uniformly between the node's
+    /// smallest and largest values (as their bins bound them), scored from one pass of sums.
+    fn random_cut(&mut self, j: usize, start: usize, end: usize, totals: &[f64], parent: f64) -> Option<Split> {
+        let d = self.binned.d;
+        let (mut first, mut last) = (u8::MAX, 0u8);
+        for k in start..end {
+            let c = self.codes[k * d + j];
+            first = first.min(c);
+            last = last.max(c);
+        }
+        if first >= last {
+            return None; // Constant in this node.
+        }
+        let lo = self.binned.low[j][usize::from(first)];
+        let hi = self.binned.high[j][usize::from(last)];
+        let t = rand08::Rng::gen_range(&mut self.rng, lo..hi);
+        let at = self.binned.edges[j].partition_point(|&e| e < t);
+        let cut = u8::try_from(at).unwrap_or(u8::MAX).clamp(first, last - 1);
+        let mut left = std::mem::take(&mut self.left);
+        left.fill(0.0);
+        for k in start..end {
+            if self.codes[k * d + j] <= cut {
+                self.add(&mut left, 0, k);
+            }
+        }
+        self.left = left;
+        let p = self.params;
+        let (w_left, w_right) = (self.left[0], totals[0] - self.left[0]);
+        if w_left < p.min_samples_leaf || w_right < p.min_samples_leaf {
+            return None;
+        }
+        for ((r, t), l) in self.right.iter_mut().zip(&totals[..self.slots]).zip(&self.left) {
+            *r = t - l;
+        }
+        Some(Split {
+            feature: j,
+            bin: cut,
+            improvement: self.score(&self.left) + self.score(&self.right) - parent,
+        })
+    }
+
+    /// The node's non-empty bins of feature `j` and their sums, from its rows (small nodes).
+    fn compact_bins(&mut self, j: usize, start: usize, end: usize) {
+        let s = self.slots;
+        let d = self.binned.d;
+        let mut keys = std::mem::take(&mut self.keys);
+        keys.clear();
+        // Code in the high bits, the row's position in the node below: one sort groups them.
+        keys.extend((start..end).map(|k| (u32::from(self.codes[k * d + j]) << 24) | (k - start) as u32));
+        keys.sort_unstable();
+        let mut sums = std::mem::take(&mut self.small_sums);
+        self.small_codes.clear();
+        sums.clear();
+        for &key in &keys {
+            let code = (key >> 24) as u8;
+            if self.small_codes.last() != Some(&code) {
+                self.small_codes.push(code);
+                sums.resize(sums.len() + s, 0.0);
+            }
+            let at = sums.len() - s;
+            self.add(&mut sums, at, start + (key & 0x00FF_FFFF) as usize);
+        }
+        self.small_sums = sums;
+        self.keys = keys;
+    }
+
+    /// The best cut of feature `j` over its bins (`codes[b]`'s sums at `sums[b * slots..]`,
+    /// codes ascending; empty bins are skipped).
+    fn scan_feature(&mut self, j: usize, codes: &[u8], sums: &[f64], totals: &[f64], parent: f64) -> Option<Split> {
+        let s = self.slots;
+        let p = self.params;
+        let filled = |b: usize| sums[b * s] > 0.0;
+        let first = (0..codes.len()).find(|&b| filled(b))?;
+        let last = (0..codes.len()).rev().find(|&b| filled(b))?;
+        if first == last {
+            return None; // Constant in this node.
+        }
+        let w_total = totals[0];
+        if !self.classes {
+            return self.scan_values(j, &codes[..=last], &sums[..=last * s + 1], first, totals, parent);
+        }
+        self.left.fill(0.0);
+        let mut best: Option<Split> = None;
+        for b in first..last {
+            if !filled(b) {
+                continue;
+            }
+            for (l, v) in self.left.iter_mut().zip(&sums[b * s..(b + 1) * s]) {
+                *l += v;
+            }
+            let w_left = self.left[0];
+            let w_right = w_total - w_left;
+            if w_left < p.min_samples_leaf || w_right < p.min_samples_leaf {
+                continue;
+            }
+            for ((r, t), l) in self.right.iter_mut().zip(&totals[..s]).zip(&self.left) {
+                *r = t - l;
+            }
+            let improvement = self.score(&self.left) + self.score(&self.right) - parent;
+            if best.is_none_or(|x| improvement > x.improvement) {
+                best = Some(Split {
+                    feature: j,
+                    bin: codes[b],
+                    improvement,
+                });
+            }
+        }
+        best
+    }
+
+    /// [`Self::scan_feature`] for regression, on plain scalars: the hot loop of deep
+    /// regression trees, where the generic per-slot loops cost more than the arithmetic.
+    fn scan_values(
+        &self,
+        j: usize,
+        codes: &[u8],
+        sums: &[f64],
+        first: usize,
+        totals: &[f64],
+        parent: f64,
+    ) -> Option<Split> {
+        let min_leaf = self.params.min_samples_leaf;
+        let (w_total, s_total) = (totals[0], totals[1]);
+        let (mut w_left, mut s_left) = (0.0, 0.0);
+        let mut best: Option<Split> = None;
+        for (b, &code) in codes.iter().enumerate().take(codes.len() - 1).skip(first) {
+            let w = sums[2 * b];
+            if w <= 0.0 {
+                continue;
+            }
+            w_left += w;
+            s_left += sums[2 * b + 1];
+            let w_right = w_total - w_left;
+            if w_left < min_leaf || w_right < min_leaf {
+                continue;
+            }
+            let s_right = s_total - s_left;
+            let improvement = s_left * s_left / w_left + s_right * s_right / w_right - parent;
+            if best.is_none_or(|x| improvement > x.improvement) {
+                best = Some(Split {
+                    feature: j,
+                    bin: code,
+                    improvement,
+                });
+            }
+        }
+        best
+    }
+
+    /// Splits the node's rows into left rows then right rows, stably; returns the middle.
+    fn partition(&mut self, start: usize, end: usize, split: Split) -> usize {
+        let d = self.binned.d;
+        self.spare_codes.clear();
+        self.spare_weight.clear();
+        self.spare_target.clear();
+        let mut w = start;
+        for k in start..end {
+            if self.codes[k * d + split.feature] <= split.bin {
+                if w != k {
+                    self.codes.copy_within(k * d..(k + 1) * d, w * d);
+                    self.weight[w] = self.weight[k];
+                    self.target[w] = self.target[k];
+                }
+                w += 1;
+            } else {
+                self.spare_codes.extend_from_slice(&self.codes[k * d..(k + 1) * d]);
+                self.spare_weight.push(self.weight[k]);
+                self.spare_target.push(self.target[k]);
+            }
+        }
+        self.codes[w * d..end * d].copy_from_slice(&self.spare_codes);
+        self.weight[w..end].copy_from_slice(&self.spare_weight);
+        self.target[w..end].copy_from_slice(&self.spare_target);
+        w
+    }
+}
+
+/// A node's score from its sums `[w, s_1, ...]`, such that a split's weighted impurity
+/// decrease is `score(left) + score(right) − score(node)`:
+/// - Gini and squared error: `Σ s² / w` (class weights, or the weighted target's sum);
+/// - entropy: `Σ c ln c − w ln w`, which is `−w` times the node's entropy.
+pub(super) fn score(sums: &[f64], entropy: bool) -> f64 {
+    let w = sums[0];
+    if w <= 0.0 {
+        return 0.0;
+    }
+    if entropy {
+        sums[1..].iter().map(|&c| xlogx(c)).sum::<f64>() - xlogx(w)
+    } else {
+        sums[1..].iter().map(|c| c * c).sum::<f64>() / w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+    use rand08::{rngs::StdRng, Rng, SeedableRng};
+
+    #[test]
+    fn few_distinct_values_get_a_bin_each_and_many_get_256_quantile_bins() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let x = Array2::from_shape_fn((5000, 2), |(_, j)| {
+            if j == 0 {
+                f64::from(rng.gen_range(0..10))
+            } else {
+                rng.gen::<f64>()
+            }
+        });
+        let b = Binned::new(x.view());
+        assert_eq!(b.n_bins(0), 10);
+        assert_eq!(b.edges[0][0], 0.5);
+        assert_eq!(b.n_bins(1), MAX_BINS);
+        // Quantile bins hold about n / 256 rows each.
+        let mut counts = vec![0usize; MAX_BINS];
+        for i in 0..5000 {
+            counts[usize::from(b.code(i, 1))] += 1;
+        }
+        assert!(counts.iter().all(|&c| (10..=30).contains(&c)), "{counts:?}");
+        // A row's code agrees with the edges: value <= edge[code], value > edge[code - 1].
+        for i in 0..5000 {
+            for j in 0..2 {
+                let (v, c) = (x[[i, j]], usize::from(b.code(i, j)));
+                assert!(c == b.edges[j].len() || v <= b.edges[j][c]);
+                assert!(c == 0 || v > b.edges[j][c - 1]);
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_holding_most_rows_takes_one_bin() {
+        let x = Array2::from_shape_fn((3000, 1), |(i, _)| if i < 2500 { 0.0 } else { i as f64 });
+        let b = Binned::new(x.view());
+        assert!(b.n_bins(0) <= MAX_BINS);
+        let zeros = (0..2500).filter(|&i| b.code(i, 0) == 0).count();
+        assert_eq!(zeros, 2500);
+        assert!((2500..3000).all(|i| b.code(i, 0) > 0));
+    }
+}
