@@ -112,6 +112,23 @@ impl IntoLabel for i64 {
     }
 }
 
+/// One fit of the model a worker YAML names, on `ds`.
+fn bench_fit(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    yaml: &str,
+    ds: &data::Dataset,
+    weights: &[f64],
+) {
+    let spec = match chimera_shared::config::spec::parse_worker(yaml, "bench").unwrap().kind {
+        chimera_shared::config::WorkerKind::Model { estimator, .. } => estimator,
+        chimera_shared::config::WorkerKind::Sgd { .. } => unreachable!("model workers"),
+    };
+    group.bench_function(name, |b| {
+        b.iter(|| black_box(ml::fit(&spec, ds, weights, 0).unwrap()));
+    });
+}
+
 /// The new models at the size the seed-parity issue sets: 160,000 x 20 on one worker.
 fn models(c: &mut Criterion) {
     let (x, y) = random(160_000, 20, 5);
@@ -167,13 +184,7 @@ fn models(c: &mut Criterion) {
             &classification,
         ),
     ] {
-        let spec = match chimera_shared::config::spec::parse_worker(yaml, "bench").unwrap().kind {
-            chimera_shared::config::WorkerKind::Model { estimator, .. } => estimator,
-            chimera_shared::config::WorkerKind::Sgd { .. } => unreachable!("model workers"),
-        };
-        group.bench_function(name, |b| {
-            b.iter(|| black_box(ml::fit(&spec, ds, &weights, 0).unwrap()));
-        });
+        bench_fit(&mut group, name, yaml, ds, &weights);
     }
     group.finish();
     // Kernel SVMs solve a dual problem over every pair of rows, as libsvm does: their fit
@@ -202,13 +213,7 @@ fn models(c: &mut Criterion) {
         ),
         ("svm-rbf-regression", "kind: regression\nmodel: svm\n", &regression),
     ] {
-        let spec = match chimera_shared::config::spec::parse_worker(yaml, "bench").unwrap().kind {
-            chimera_shared::config::WorkerKind::Model { estimator, .. } => estimator,
-            chimera_shared::config::WorkerKind::Sgd { .. } => unreachable!("model workers"),
-        };
-        group.bench_function(name, |b| {
-            b.iter(|| black_box(ml::fit(&spec, ds, &weights, 0).unwrap()));
-        });
+        bench_fit(&mut group, name, yaml, ds, &weights);
     }
     group.finish();
 }

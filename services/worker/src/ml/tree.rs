@@ -204,15 +204,20 @@ impl Tree {
             goes_left: vec![false; n],
             scratch: Vec::with_capacity(m),
             rng: std::cell::RefCell::new(rand08::SeedableRng::seed_from_u64(params.seed)),
-            tree: Tree {
-                nodes: Vec::new(),
-                values: Vec::new(),
-                width: targets.width(),
-                n_features: d,
-            },
+            tree: Tree::empty(targets.width(), d),
         };
         b.grow();
         b.tree
+    }
+
+    /// A tree with no nodes yet, for a builder to grow.
+    fn empty(width: usize, n_features: usize) -> Tree {
+        Tree {
+            nodes: Vec::new(),
+            values: Vec::new(),
+            width,
+            n_features,
+        }
     }
 
     /// Values per leaf: one per class, or one (the mean).

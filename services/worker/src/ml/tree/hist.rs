@@ -321,12 +321,7 @@ impl Tree {
             full_hists: params.max_features.is_none_or(|k| k * 4 >= d) && !params.random_thresholds,
             features: (0..d).collect(),
             rng: rand08::SeedableRng::seed_from_u64(params.seed),
-            tree: Tree {
-                nodes: Vec::new(),
-                values: Vec::new(),
-                width: targets.width(),
-                n_features: d,
-            },
+            tree: Tree::empty(targets.width(), d),
         };
         b.grow();
         b.tree
