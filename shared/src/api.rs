@@ -249,8 +249,10 @@ pub struct DataSample {
     pub classes: Option<Vec<Label>>,
 }
 
-/// What the parameter server tells a worker each round besides the weights. Workers keep no
-/// training state: every round carries everything, so a restarted worker can rejoin.
+/// The per-fit settings of a parameter-server fit. They travel once: with a worker's first
+/// round of a fit. The worker keeps them under the fit's `fit_id`, so later rounds carry only
+/// the weights; a worker that lost them (it restarted) answers `sgd_settings_unknown` and the
+/// master sends them again, so a restarted worker still rejoins.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SgdSettings {
     pub loss: crate::config::Loss,
@@ -286,7 +288,17 @@ pub struct FitStepRequest {
     pub bias: Vec<f64>,
     #[serde(default)]
     pub round: u64,
-    pub settings: SgdSettings,
+    /// Names the fit these settings belong to; a round without `settings` uses the ones the
+    /// worker keeps for it.
+    #[serde(default)]
+    pub fit_id: Option<u64>,
+    /// This round's learning rate (it decays); absent: the settings' own.
+    #[serde(default)]
+    pub learning_rate: Option<f64>,
+    /// The fit's settings: in a worker's first round of the fit, and after
+    /// `sgd_settings_unknown`. A round needs `settings`, or a `fit_id` the worker holds.
+    #[serde(default)]
+    pub settings: Option<SgdSettings>,
 }
 
 /// `POST /v1/chimera/sgd/fit-step` answer.

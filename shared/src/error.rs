@@ -50,6 +50,9 @@ pub enum Code {
     /// Predict before the first fit.
     NotFitted,
     FitInProgress,
+    /// A fit-step names a fit whose settings this worker does not hold (it restarted, or the
+    /// master never sent them): the master sends the settings again.
+    SgdSettingsUnknown,
     /// A path of the other kind of node or master (`kind:` in the spec decides).
     WrongKind,
     /// The workers' shards do not have the same feature columns.
@@ -71,7 +74,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, for documentation and the test that pins each status.
-    pub const ALL: [Code; 25] = [
+    pub const ALL: [Code; 26] = [
         Code::InvalidJson,
         Code::InvalidRequest,
         Code::UnknownColumn,
@@ -88,6 +91,7 @@ impl Code {
         Code::MethodNotAllowed,
         Code::NotFitted,
         Code::FitInProgress,
+        Code::SgdSettingsUnknown,
         Code::WrongKind,
         Code::ColumnsMismatch,
         Code::FitFailed,
@@ -118,6 +122,7 @@ impl Code {
             Code::MethodNotAllowed => "method_not_allowed",
             Code::NotFitted => "not_fitted",
             Code::FitInProgress => "fit_in_progress",
+            Code::SgdSettingsUnknown => "sgd_settings_unknown",
             Code::WrongKind => "wrong_kind",
             Code::ColumnsMismatch => "columns_mismatch",
             Code::FitFailed => "fit_failed",
@@ -145,7 +150,7 @@ impl Code {
             Code::NotFound => 404,
             Code::RequestTimeout => 408,
             Code::MethodNotAllowed => 405,
-            Code::NotFitted | Code::FitInProgress | Code::WrongKind => 409,
+            Code::NotFitted | Code::FitInProgress | Code::SgdSettingsUnknown | Code::WrongKind => 409,
             Code::PayloadTooLarge => 413,
             Code::UnsupportedMediaType => 415,
             Code::ColumnsMismatch | Code::FitFailed | Code::TrainingDiverged => 422,
@@ -285,6 +290,7 @@ mod tests {
                 ("method_not_allowed", 405),
                 ("not_fitted", 409),
                 ("fit_in_progress", 409),
+                ("sgd_settings_unknown", 409),
                 ("wrong_kind", 409),
                 ("columns_mismatch", 422),
                 ("fit_failed", 422),

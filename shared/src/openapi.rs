@@ -335,8 +335,10 @@ pub fn routes(role: Role) -> Vec<Route> {
                     to_value(&FitStepRequest {
                         weights: vec![vec![0.0; 11]],
                         bias: vec![0.0],
-                        round: 0,
-                        settings: SgdSettings {
+                        round: 1,
+                        fit_id: Some(7_316_443_018_421_911_551),
+                        learning_rate: Some(0.01),
+                        settings: Some(SgdSettings {
                             loss: crate::config::Loss::SquaredError,
                             penalty: crate::config::Penalty::L2,
                             alpha: 0.0001,
@@ -351,7 +353,7 @@ pub fn routes(role: Role) -> Vec<Route> {
                             classes: None,
                             mean: Some(vec![8.3, 0.53, 0.27, 2.5, 0.087, 15.9, 46.5, 0.9967, 3.31, 0.66, 10.4]),
                             scale: Some(vec![1.7, 0.18, 0.19, 1.4, 0.047, 10.5, 32.9, 0.0019, 0.15, 0.17, 1.07]),
-                        },
+                        }),
                     }),
                 )),
                 answer: json_body(
@@ -370,6 +372,7 @@ pub fn routes(role: Role) -> Vec<Route> {
                     Code::InvalidRequest,
                     Code::InvalidValue,
                     Code::Unauthorized,
+                    Code::SgdSettingsUnknown,
                     Code::WrongKind,
                     Code::DeadlineExceeded,
                 ],

@@ -109,13 +109,12 @@ fn shards() -> (Dataset, Dataset) {
 /// What a worker does with a fit-step body, from the bytes on.
 fn worker_fit_step(data: &Dataset, body: &[u8]) -> Result<FitStepResponse, ApiError> {
     let request: FitStepRequest = parse_json(body)?;
-    chimera_worker::sgd::check_settings(data, &request.settings)?;
-    let prepared = chimera_worker::sgd::prepare(data, &request.settings, "fuzz")?;
+    let (session, _) = chimera_worker::sgd::session_for(data, None, &request, "fuzz")?;
     let work = chimera_worker::sgd::Work {
         deadline: Instant::now() + Duration::from_secs(2),
         cancelled: Arc::new(AtomicBool::new(false)),
     };
-    chimera_worker::sgd::fit_step(&prepared, &request, "fuzz", &work)
+    chimera_worker::sgd::fit_step(&session, &request, "fuzz", &work)
 }
 
 /// What a worker does with a predict body, up to the model.

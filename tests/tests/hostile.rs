@@ -97,6 +97,30 @@ fn a_worker_refuses_steps_that_would_hang_or_crash_it_and_stops_work_past_its_de
         assert_eq!(error_code(&answer), code, "{settings}");
         assert!(answer.text().contains(words), "{settings}: {}", answer.text());
     }
+    // The settings travel once per fit: a round without them must name a fit whose settings
+    // this worker holds, else it is told to send them (409), never guessed at.
+    let mut first = fit_step(columns, &json!({}));
+    first["fit_id"] = json!(5);
+    assert_eq!(worker.post_json(paths::SGD_FIT_STEP, &first).unwrap().status, 200);
+    let mut lean = first.clone();
+    lean.as_object_mut().unwrap().remove("settings");
+    lean["round"] = json!(2);
+    lean["learning_rate"] = json!(0.005);
+    let answer = worker.post_json(paths::SGD_FIT_STEP, &lean).unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    for (fit_id, what) in [(json!(6), "another fit's id"), (Value::Null, "no id")] {
+        let mut other = lean.clone();
+        other["fit_id"] = fit_id;
+        let answer = worker.post_json(paths::SGD_FIT_STEP, &other).unwrap();
+        assert_eq!(answer.status, 409, "{what}: {}", answer.text());
+        assert_eq!(error_code(&answer), "sgd_settings_unknown", "{what}");
+        assert!(answer.text().contains("send settings with this round"), "{what}");
+    }
+    let mut bad_rate = lean.clone();
+    bad_rate["learning_rate"] = json!(-0.1);
+    let answer = worker.post_json(paths::SGD_FIT_STEP, &bad_rate).unwrap();
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    assert!(answer.text().contains("learning_rate"));
     let mut short_bias = fit_step(columns, &json!({}));
     short_bias["bias"] = json!([]);
     assert_eq!(worker.post_json(paths::SGD_FIT_STEP, &short_bias).unwrap().status, 400);

@@ -175,8 +175,8 @@ fn what_cannot_be_translated_is_named_with_its_file_and_line() {
             &["chimera_workers/worker1.py:3: HistGradientBoostingClassifier cannot be translated", "closest supported model is gradient_boosting"][..],
         ),
         (
-            "worker = ClassificationWorker(DecisionTreeClassifier(criterion=\"gini\"))\n",
-            &["chimera_workers/worker1.py:1:", "params", "criterion"][..],
+            "worker = ClassificationWorker(DecisionTreeClassifier(ccp_alpha=0.01))\n",
+            &["chimera_workers/worker1.py:1:", "params", "ccp_alpha"][..],
         ),
         (
             "worker = ClassificationWorker(DecisionTreeClassifier(max_depth=DEPTH))\n",

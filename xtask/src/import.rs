@@ -425,7 +425,7 @@ fn worker(file: &str, text: &str) -> Result<Translated, String> {
         } else {
             let keys: Vec<&str> = call.kwargs.iter().map(|(k, _, _)| k.as_str()).collect();
             format!(
-                "sgd worker ({model_type}); its SGD arguments ({}) are the master's settings here, sent every round",
+                "sgd worker ({model_type}); its SGD arguments ({}) are the master's settings here, sent to each worker with its first round",
                 keys.join(", ")
             )
         }

@@ -35,21 +35,29 @@ pub async fn fit(
     // 2. Rounds, until the trainer says stop.
     let (d, o) = (shards.columns.len(), shards.n_outputs(spec));
     let mut trainer = Trainer::new(spec, d, o);
-    let mut settings = shards.settings(spec);
+    let settings = shards.settings(spec);
+    // The settings travel once per worker and fit (see `SgdSettings`); `primed[i]`: worker
+    // `i` holds them. A worker that failed a round may have restarted, so it is sent them again.
+    let fit_id = new_fit_id();
+    let mut primed = vec![false; pool.len()];
     state.set_progress(Progress {
         max_iter: spec.max_iter,
         ..Progress::default()
     });
     let stop = loop {
         let (round, round_started) = (trainer.next_round(), Instant::now());
-        settings.learning_rate = trainer.eta();
-        let body = step_body(&trainer, round, &settings)?;
         people.take_back(pool.list(), round);
         let active = people.active();
         if (active.len() as u64) < spec.min_workers {
             return Err(people.too_few(spec.min_workers, round));
         }
-        let calls = pool.call_some(&active, paths::SGD_FIT_STEP, Some(body)).await;
+        let step = Step {
+            trainer: &trainer,
+            round,
+            fit_id,
+            settings: &settings,
+        };
+        let calls = step.call(pool, &active, &mut primed).await?;
         let gap = straggler_gap(&calls);
         let answers = people.read_answers(&active, calls, Stage::Round(round), |a: FitStepResponse| {
             Contribution::from_answer(&a, d, o, spec.mode)
@@ -97,19 +105,109 @@ struct StepBody<'a> {
     weights: Vec<Vec<f64>>,
     bias: &'a [f64],
     round: u64,
+    fit_id: u64,
+    learning_rate: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    settings: Option<&'a SgdSettings>,
+}
+
+/// One round's fan-out: the weights to every active worker, with the fit's settings only to
+/// those that do not hold them yet.
+struct Step<'a> {
+    trainer: &'a Trainer,
+    round: u64,
+    fit_id: u64,
     settings: &'a SgdSettings,
 }
 
-fn step_body(trainer: &Trainer, round: u64, settings: &SgdSettings) -> Result<Bytes, ApiError> {
-    let body = StepBody {
-        weights: sgd::weights_to_rows(&trainer.w),
-        bias: trainer.b.as_slice().unwrap_or_default(),
-        round,
-        settings,
-    };
-    serde_json::to_vec(&body)
-        .map(Bytes::from)
-        .map_err(|e| ApiError::internal(e.to_string()))
+impl Step<'_> {
+    fn body(&self, with_settings: bool) -> Result<Bytes, ApiError> {
+        let body = StepBody {
+            weights: sgd::weights_to_rows(&self.trainer.w),
+            bias: self.trainer.b.as_slice().unwrap_or_default(),
+            round: self.round,
+            fit_id: self.fit_id,
+            learning_rate: self.trainer.eta(),
+            settings: with_settings.then_some(self.settings),
+        };
+        serde_json::to_vec(&body)
+            .map(Bytes::from)
+            .map_err(|e| ApiError::internal(e.to_string()))
+    }
+
+    /// Calls `active` (in that order, answers likewise). A worker that answers
+    /// `sgd_settings_unknown` (it restarted since it was sent them) is called again at once
+    /// with the settings.
+    async fn call(
+        &self,
+        pool: &WorkerPool,
+        active: &[usize],
+        primed: &mut [bool],
+    ) -> Result<Vec<CallResult>, ApiError> {
+        let (lean, full): (Vec<usize>, Vec<usize>) = active.iter().partition(|&&i| primed[i]);
+        let full_body = if full.is_empty() { None } else { Some(self.body(true)?) };
+        let (lean_calls, full_calls) = tokio::join!(
+            async {
+                if lean.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    Ok::<_, ApiError>(
+                        pool.call_some(&lean, paths::SGD_FIT_STEP, Some(self.body(false)?))
+                            .await,
+                    )
+                }
+            },
+            async {
+                match &full_body {
+                    Some(b) => pool.call_some(&full, paths::SGD_FIT_STEP, Some(b.clone())).await,
+                    None => Vec::new(),
+                }
+            }
+        );
+        let mut by_worker: Vec<(usize, CallResult)> = lean.iter().copied().zip(lean_calls?).collect();
+        by_worker.extend(full.iter().copied().zip(full_calls));
+        let forgot: Vec<usize> = by_worker
+            .iter()
+            .filter(|(_, c)| c.api_error().is_some_and(|e| e.code == Code::SgdSettingsUnknown))
+            .map(|(i, _)| *i)
+            .collect();
+        if !forgot.is_empty() {
+            let again = pool
+                .call_some(&forgot, paths::SGD_FIT_STEP, Some(self.body(true)?))
+                .await;
+            for (i, call) in forgot.iter().zip(again) {
+                if let Some(slot) = by_worker.iter_mut().find(|(w, _)| w == i) {
+                    slot.1 = call;
+                }
+            }
+        }
+        for (i, call) in &by_worker {
+            primed[*i] = call.status == Some(200);
+        }
+        Ok(active
+            .iter()
+            .map(|i| {
+                let at = by_worker
+                    .iter()
+                    .position(|(w, _)| w == i)
+                    .expect("every active worker was called");
+                by_worker.swap_remove(at).1
+            })
+            .collect())
+    }
+}
+
+/// A fit's id for the workers: distinct between fits (and master restarts) without a counter
+/// that must survive `kill -9`.
+fn new_fit_id() -> u64 {
+    static FITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = chimera_shared::hash::Fnv::seeded(FITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    h.eat(&now.to_le_bytes());
+    h.eat(&std::process::id().to_le_bytes());
+    h.finish()
 }
 
 /// The slowest answer's time less the fastest's: what waiting for stragglers costs a round.
@@ -376,8 +474,8 @@ impl Participants {
     }
 
     /// A worker that dropped out of this fit (it stopped answering) but whose `/healthz`
-    /// answers again rejoins at the current weights: the fit-step body carries everything it
-    /// needs, so a restarted worker catches up within one round.
+    /// answers again rejoins at the current weights: it is sent the fit's settings again
+    /// (see `Step::call`), so a restarted worker catches up within one round.
     fn take_back(&mut self, workers: &[WorkerRef], round: u64) {
         for (p, w) in self.people.iter_mut().zip(workers) {
             if p.sampled && p.error.is_some() && !w.is_down() {

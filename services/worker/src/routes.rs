@@ -248,23 +248,18 @@ async fn sgd_fit_step(
     require_sgd(&state)?;
     let (body, _large) = read_body(&req, body, state.body_limits(), &state.large).await?;
     let request: FitStepRequest = parse_json(&body)?;
-    crate::sgd::check_settings(&state.data, &request.settings)?;
-    let cached = state
-        .sgd_prepared
+    let kept = state
+        .sgd_session
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
-    let prepared = match cached {
-        Some(p) if p.key.serves(&request.settings) => p,
-        _ => {
-            let p = Arc::new(crate::sgd::prepare(&state.data, &request.settings, &state.name)?);
-            *state
-                .sgd_prepared
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(p.clone());
-            p
-        }
-    };
+    let (session, new) = crate::sgd::session_for(&state.data, kept.as_ref(), &request, &state.name)?;
+    if new {
+        *state
+            .sgd_session
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(session.clone());
+    }
     let work = crate::sgd::Work {
         deadline: Instant::now() + state.work_timeout,
         cancelled: Arc::new(AtomicBool::new(false)),
@@ -272,14 +267,14 @@ async fn sgd_fit_step(
     let _cancel = CancelOnDrop(work.cancelled.clone());
     // One pass over a small shard is cheaper inline than a hop to the blocking pool; local
     // epochs multiply the work, so they count.
-    let passes = match request.settings.mode {
+    let passes = match session.settings.mode {
         SgdMode::Gradient => 1,
-        SgdMode::ModelAveraging => request.settings.local_epochs as usize,
+        SgdMode::ModelAveraging => session.settings.local_epochs as usize,
     };
-    let heavy = prepared.x.len().saturating_mul(passes) > INLINE_STEP_CELLS;
+    let heavy = session.prepared.x.len().saturating_mul(passes) > INLINE_STEP_CELLS;
     let worker = state.clone();
     let answer = service::off_thread_if(heavy, move || {
-        crate::sgd::fit_step(&prepared, &request, &worker.name, &work)
+        crate::sgd::fit_step(&session, &request, &worker.name, &work)
     })
     .await?;
     Ok(HttpResponse::Ok().json(answer))

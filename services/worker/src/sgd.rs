@@ -8,6 +8,7 @@ use chimera_shared::sgd::{self, ColumnStats, LossSpec, PenaltySpec, Targets};
 use chimera_shared::{ApiError, Code};
 use ndarray::{Array1, Array2};
 use rand08::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+use std::sync::Arc;
 
 /// Rows in a data sample.
 pub const SAMPLE_ROWS: usize = 10;
@@ -137,7 +138,7 @@ pub fn check_settings(data: &Dataset, s: &SgdSettings) -> Result<(), ApiError> {
 #[derive(Debug, Clone)]
 pub struct Work {
     pub deadline: std::time::Instant,
-    pub cancelled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub cancelled: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Work {
@@ -248,9 +249,68 @@ fn rng(random_state: u64, worker: &str, round: u64, epoch: u64) -> StdRng {
     StdRng::seed_from_u64(base ^ round.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ epoch.wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
 }
 
-/// One round of work for the parameter server.
-pub fn fit_step(p: &Prepared, req: &FitStepRequest, worker: &str, work: &Work) -> Result<FitStepResponse, ApiError> {
-    let s = &req.settings;
+/// What a worker keeps between the rounds of one fit: the fit's settings (sent once) and its
+/// shard prepared for them.
+#[derive(Debug)]
+pub struct Session {
+    pub fit_id: Option<u64>,
+    pub settings: SgdSettings,
+    pub prepared: Arc<Prepared>,
+}
+
+/// The session a fit-step runs in. A round with settings starts one (after checking them; the
+/// prepared shard is reused when the settings' data part is unchanged). A round without names
+/// the kept session by `fit_id`; any other `fit_id`, or none, is `sgd_settings_unknown`, and
+/// the master answers it by sending the settings again. Returns whether the session is new.
+pub fn session_for(
+    data: &Dataset,
+    kept: Option<&Arc<Session>>,
+    req: &FitStepRequest,
+    worker: &str,
+) -> Result<(Arc<Session>, bool), ApiError> {
+    if let Some(lr) = req.learning_rate {
+        if !(lr.is_finite() && lr > 0.0) {
+            return Err(ApiError::new(
+                Code::InvalidRequest,
+                "learning_rate must be a finite number > 0 (or absent: the settings' own)",
+            ));
+        }
+    }
+    let Some(settings) = &req.settings else {
+        return match (kept, req.fit_id) {
+            (Some(k), Some(id)) if k.fit_id == Some(id) => Ok((k.clone(), false)),
+            (_, id) => Err(ApiError::new(
+                Code::SgdSettingsUnknown,
+                format!(
+                    "this worker holds no settings for fit_id {}: send settings with this round (a worker forgets them when it restarts or another fit begins)",
+                    id.map_or_else(|| "(none given)".to_string(), |v| v.to_string())
+                ),
+            )),
+        };
+    };
+    check_settings(data, settings)?;
+    let prepared = match kept {
+        Some(k) if k.prepared.key.serves(settings) => k.prepared.clone(),
+        _ => Arc::new(prepare(data, settings, worker)?),
+    };
+    let session = Session {
+        fit_id: req.fit_id,
+        settings: settings.clone(),
+        prepared,
+    };
+    Ok((Arc::new(session), true))
+}
+
+/// One round of work for the parameter server, in the fit's session.
+pub fn fit_step(
+    session: &Session,
+    req: &FitStepRequest,
+    worker: &str,
+    work: &Work,
+) -> Result<FitStepResponse, ApiError> {
+    let s = &session.settings;
+    let p = &*session.prepared;
+    let learning_rate = req.learning_rate.unwrap_or(s.learning_rate);
     if s.batch_size == Some(0) || !(1..=sgd::MAX_LOCAL_EPOCHS).contains(&s.local_epochs) {
         return Err(ApiError::new(
             Code::InvalidRequest,
@@ -321,8 +381,8 @@ pub fn fit_step(p: &Prepared, req: &FitStepRequest, worker: &str, work: &Work) -
             let step = |rows: Option<&[usize]>, w: &mut Array2<f64>, b: &mut Array1<f64>| {
                 let (_, mut gw, gb) = sgd::data_gradient(p.x.view(), p.targets(), rows, w, b, loss);
                 sgd::add_penalty_gradient(&mut gw, w, penalty);
-                w.scaled_add(-s.learning_rate, &gw);
-                b.scaled_add(-s.learning_rate, &gb);
+                w.scaled_add(-learning_rate, &gw);
+                b.scaled_add(-learning_rate, &gb);
             };
             match batch {
                 // Full batch: one step per local epoch.
@@ -400,5 +460,58 @@ mod tests {
         assert_eq!(s.x_rows.len(), s.y_train_sample_rows.len());
         assert_eq!(s.n_samples, 300);
         assert_eq!(s.classes.as_ref().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn a_session_is_kept_for_its_fit_and_only_for_it() {
+        let data = Dataset {
+            columns: vec!["u".into()],
+            x: Array2::from_shape_fn((20, 1), |(i, _)| i as f64),
+            target: Target::Regression((0..20).map(f64::from).collect()),
+            target_name: "y".into(),
+            bins: crate::data::BinCache::default(),
+        };
+        let settings = SgdSettings {
+            loss: Loss::SquaredError,
+            penalty: chimera_shared::config::Penalty::L2,
+            alpha: 0.0,
+            l1_ratio: 0.15,
+            huber_delta: 1.35,
+            batch_size: None,
+            random_state: 0,
+            mode: SgdMode::Gradient,
+            local_epochs: 1,
+            learning_rate: 0.01,
+            columns: vec!["u".into()],
+            classes: None,
+            mean: None,
+            scale: None,
+        };
+        let round = |fit_id: Option<u64>, settings: Option<SgdSettings>| FitStepRequest {
+            weights: vec![vec![0.5]],
+            bias: vec![0.0],
+            round: 1,
+            fit_id,
+            learning_rate: Some(0.02),
+            settings,
+        };
+        let (first, new) = session_for(&data, None, &round(Some(9), Some(settings.clone())), "w").unwrap();
+        assert!(new && first.fit_id == Some(9));
+        let (again, new) = session_for(&data, Some(&first), &round(Some(9), None), "w").unwrap();
+        assert!(!new && Arc::ptr_eq(&again, &first), "the kept session serves its fit");
+        for (kept, fit_id) in [(Some(&first), Some(8)), (Some(&first), None), (None, Some(9))] {
+            let e = session_for(&data, kept, &round(fit_id, None), "w").unwrap_err();
+            assert_eq!(e.code, Code::SgdSettingsUnknown, "{fit_id:?}");
+        }
+        // A new fit with the same data settings reuses the prepared shard.
+        let (next, _) = session_for(&data, Some(&first), &round(Some(10), Some(settings)), "w").unwrap();
+        assert!(Arc::ptr_eq(&next.prepared, &first.prepared));
+        // A round without settings computes with the kept ones.
+        let work = Work {
+            deadline: std::time::Instant::now() + std::time::Duration::from_secs(5),
+            cancelled: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        };
+        let a = fit_step(&first, &round(Some(9), None), "w", &work).unwrap();
+        assert_eq!(a.n_samples, 20);
     }
 }

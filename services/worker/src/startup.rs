@@ -69,7 +69,7 @@ pub fn load_from(exp: Experiment, name: &str) -> Result<(WorkerState, Experiment
         large: LargeRequests::new(exp.env.limits.max_large_requests),
         work_timeout: Duration::from_secs_f64(exp.env.timeout),
         token: exp.env.auth.token.as_deref().map(Arc::from),
-        sgd_prepared: Mutex::new(None),
+        sgd_session: Mutex::new(None),
     };
     state.logs.status(
         "INFO",

@@ -37,8 +37,8 @@ pub struct WorkerState {
     pub work_timeout: Duration,
     /// `CHIMERA_API_TOKEN`: every `/v1/` path asks for it when set.
     pub token: Option<Arc<str>>,
-    /// The shard prepared for the current parameter-server fit, reused every round.
-    pub sgd_prepared: Mutex<Option<Arc<crate::sgd::Prepared>>>,
+    /// The current parameter-server fit's settings and prepared shard, kept between rounds.
+    pub sgd_session: Mutex<Option<Arc<crate::sgd::Session>>>,
 }
 
 impl WorkerState {
