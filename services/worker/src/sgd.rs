@@ -278,12 +278,15 @@ pub fn session_for(
     }
     let Some(settings) = &req.settings else {
         return match (kept, req.fit_id) {
+            (_, None) => Err(ApiError::new(
+                Code::InvalidRequest,
+                "settings is missing: a round carries settings, or names with fit_id a fit whose settings it sent before",
+            )),
             (Some(k), Some(id)) if k.fit_id == Some(id) => Ok((k.clone(), false)),
-            (_, id) => Err(ApiError::new(
+            (_, Some(id)) => Err(ApiError::new(
                 Code::SgdSettingsUnknown,
                 format!(
-                    "this worker holds no settings for fit_id {}: send settings with this round (a worker forgets them when it restarts or another fit begins)",
-                    id.map_or_else(|| "(none given)".to_string(), |v| v.to_string())
+                    "this worker holds no settings for fit_id {id}: send settings with this round (a worker forgets them when it restarts or another fit begins)"
                 ),
             )),
         };
@@ -499,10 +502,12 @@ mod tests {
         assert!(new && first.fit_id == Some(9));
         let (again, new) = session_for(&data, Some(&first), &round(Some(9), None), "w").unwrap();
         assert!(!new && Arc::ptr_eq(&again, &first), "the kept session serves its fit");
-        for (kept, fit_id) in [(Some(&first), Some(8)), (Some(&first), None), (None, Some(9))] {
+        for (kept, fit_id) in [(Some(&first), Some(8)), (None, Some(9))] {
             let e = session_for(&data, kept, &round(fit_id, None), "w").unwrap_err();
             assert_eq!(e.code, Code::SgdSettingsUnknown, "{fit_id:?}");
         }
+        let e = session_for(&data, Some(&first), &round(None, None), "w").unwrap_err();
+        assert_eq!(e.code, Code::InvalidRequest, "neither settings nor a fit to use");
         // A new fit with the same data settings reuses the prepared shard.
         let (next, _) = session_for(&data, Some(&first), &round(Some(10), Some(settings)), "w").unwrap();
         assert!(Arc::ptr_eq(&next.prepared, &first.prepared));
