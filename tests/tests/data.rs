@@ -10,6 +10,25 @@ fn data(dir: &Path, args: &[&str]) -> (bool, String) {
     chimera_tests::xtask(&all, dir)
 }
 
+/// Four workers' red-wine shards with Dirichlet label skew (alpha 0.3) for a seed.
+fn dirichlet_shards(dir: &Path, seed: &str) -> (bool, String) {
+    data(
+        dir,
+        &[
+            "--from",
+            "red-wine",
+            "--workers",
+            "4",
+            "--split",
+            "dirichlet",
+            "--alpha",
+            "0.3",
+            "--seed",
+            seed,
+        ],
+    )
+}
+
 fn shard_bytes(dir: &Path, workers: usize) -> Vec<Vec<u8>> {
     (1..=workers)
         .flat_map(|i| {
@@ -23,21 +42,7 @@ fn shard_bytes(dir: &Path, workers: usize) -> Vec<Vec<u8>> {
 #[test]
 fn dirichlet_shards_are_seeded_and_the_experiment_follows_the_worker_count() {
     let dir = TempDir::copy_of("bagging-classification");
-    let (ok, out) = data(
-        dir.path(),
-        &[
-            "--from",
-            "red-wine",
-            "--workers",
-            "4",
-            "--split",
-            "dirichlet",
-            "--alpha",
-            "0.3",
-            "--seed",
-            "7",
-        ],
-    );
+    let (ok, out) = dirichlet_shards(dir.path(), "7");
     assert!(ok, "{out}");
     // One line per worker with its rows and labels, and the test split.
     for name in ["worker-1", "worker-2", "worker-3", "worker-4", "test"] {
@@ -71,38 +76,10 @@ fn dirichlet_shards_are_seeded_and_the_experiment_follows_the_worker_count() {
 
     // The same seed writes the same bytes; another seed other shards.
     let first = shard_bytes(dir.path(), 4);
-    let (ok, out) = data(
-        dir.path(),
-        &[
-            "--from",
-            "red-wine",
-            "--workers",
-            "4",
-            "--split",
-            "dirichlet",
-            "--alpha",
-            "0.3",
-            "--seed",
-            "7",
-        ],
-    );
+    let (ok, out) = dirichlet_shards(dir.path(), "7");
     assert!(ok, "{out}");
     assert_eq!(first, shard_bytes(dir.path(), 4));
-    let (ok, out) = data(
-        dir.path(),
-        &[
-            "--from",
-            "red-wine",
-            "--workers",
-            "4",
-            "--split",
-            "dirichlet",
-            "--alpha",
-            "0.3",
-            "--seed",
-            "8",
-        ],
-    );
+    let (ok, out) = dirichlet_shards(dir.path(), "8");
     assert!(ok, "{out}");
     assert_ne!(first, shard_bytes(dir.path(), 4));
 

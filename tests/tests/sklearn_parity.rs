@@ -58,6 +58,9 @@ fn every_model_is_within_reach_of_scikit_learn() {
     let cases = reference["cases"].as_array().unwrap();
     assert!(cases.len() >= 11, "the fixture covers every model");
     let dir = TempDir::new("sklearn-parity");
+    // The split is read once per task; every case fits on it.
+    let regression = split(TaskKind::Regression, &dir);
+    let classification = split(TaskKind::Classification, &dir);
     let mut report = Vec::new();
     let mut failures = Vec::new();
     for case in cases {
@@ -70,33 +73,18 @@ fn every_model_is_within_reach_of_scikit_learn() {
             params["splitter"] = "exact".into();
         }
         let params = serde_json::to_string(&params).unwrap();
-        let spec = parse_worker(&format!("kind: {task}\nmodel: {model}\nparams: {params}\n"), "parity").unwrap();
-        let WorkerKind::Model { task, estimator, .. } = spec.kind else {
-            panic!("a model worker")
+        let ((train, x_test, truth), tolerance) = if task == "regression" {
+            (&regression, 0.03)
+        } else {
+            (&classification, 0.02)
         };
-        let (train, x_test, truth) = split(task, &dir);
-        let fitted = ml::fit(&estimator, &train, &vec![1.0; train.n_rows()], 0).expect("fit");
-        let n_classes = match &train.target {
-            Target::Classification { classes, .. } => classes.len(),
-            Target::Regression(_) => 0,
-        };
-        let answer = ml::answer(fitted.predict(x_test.view(), n_classes), &train.target);
-        let (score, tolerance) = match (&answer.y_pred_rows, task) {
-            (PredRows::Values(v), TaskKind::Regression) => {
-                let t: Vec<f64> = truth.iter().map(|s| s.parse().unwrap()).collect();
-                (chimera_shared::scores::r2(&t, v), 0.03)
-            }
-            (PredRows::Labels(l), TaskKind::Classification) => {
-                let l: Vec<String> = l.iter().map(Label::to_string).collect();
-                (chimera_shared::scores::accuracy(&truth, &l), 0.02)
-            }
-            other => panic!("{model}: an answer of the wrong kind: {other:?}"),
-        };
+        let yaml = format!("kind: {task}\nmodel: {model}\nparams: {params}\n");
+        let score = score(&yaml, train, x_test, truth);
         let expected = case["score"].as_f64().unwrap();
-        report.push(format!("{task:?} {model}: {score:.4} (scikit-learn {expected:.4})"));
+        report.push(format!("{task} {model}: {score:.4} (scikit-learn {expected:.4})"));
         if (score - expected).abs() > tolerance {
             failures.push(format!(
-                "{task:?} {model} {params}: {score:.4}, scikit-learn {expected:.4} (tolerance {tolerance})"
+                "{task} {model} {params}: {score:.4}, scikit-learn {expected:.4} (tolerance {tolerance})"
             ));
         }
     }
@@ -111,7 +99,7 @@ fn every_model_is_within_reach_of_scikit_learn() {
 
 /// Fits a spec on `train` and scores it on `(x_test, truth)`: R² or accuracy.
 fn score(yaml: &str, train: &data::Dataset, x_test: &Array2<f64>, truth: &[String]) -> f64 {
-    let spec = parse_worker(yaml, "splitter").unwrap();
+    let spec = parse_worker(yaml, "parity").unwrap();
     let WorkerKind::Model { estimator, .. } = spec.kind else {
         panic!("a model worker")
     };
@@ -120,15 +108,19 @@ fn score(yaml: &str, train: &data::Dataset, x_test: &Array2<f64>, truth: &[Strin
         Target::Classification { classes, .. } => classes.len(),
         Target::Regression(_) => 0,
     };
-    match ml::answer(fitted.predict(x_test.view(), n_classes), &train.target).y_pred_rows {
-        PredRows::Values(v) => {
+    match (
+        ml::answer(fitted.predict(x_test.view(), n_classes), &train.target).y_pred_rows,
+        &train.target,
+    ) {
+        (PredRows::Values(v), Target::Regression(_)) => {
             let t: Vec<f64> = truth.iter().map(|s| s.parse().unwrap()).collect();
             chimera_shared::scores::r2(&t, &v)
         }
-        PredRows::Labels(l) => {
+        (PredRows::Labels(l), Target::Classification { .. }) => {
             let l: Vec<String> = l.iter().map(Label::to_string).collect();
             chimera_shared::scores::accuracy(truth, &l)
         }
+        (other, _) => panic!("{yaml}: an answer of the wrong kind: {other:?}"),
     }
 }
 

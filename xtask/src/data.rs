@@ -28,13 +28,27 @@ pub enum Split {
     Dirichlet,
 }
 
+#[derive(clap::Args)]
 pub struct Options {
+    /// A folder with X.csv and y.csv (or X_train.csv and y_train.csv), or a bundled
+    /// dataset: red-wine, iris, diabetes.
+    #[arg(long)]
     pub from: String,
+    /// How many workers (CHIMERA_WORKERS_NODES_NAMES and the specs follow a new count).
+    #[arg(long)]
     pub workers: usize,
+    #[arg(long, value_enum)]
     pub split: Split,
+    /// Dirichlet concentration: 0.1 gives workers very different label mixes, 100 nearly
+    /// the same (default 0.5).
+    #[arg(long)]
     pub alpha: Option<f64>,
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The share of rows held out in EXP/test/ (0 for none).
+    #[arg(long, default_value_t = 0.2)]
     pub test_fraction: f64,
+    #[arg(long)]
     pub dir: PathBuf,
 }
 

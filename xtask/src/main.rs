@@ -146,28 +146,7 @@ enum Cmd {
     },
     /// Cut a dataset into one training shard per worker (IID or not) plus a held-out test/
     /// split, into EXP/chimera_train_data/<worker>/ and EXP/test/.
-    Data {
-        /// A folder with X.csv and y.csv (or X_train.csv and y_train.csv), or a bundled
-        /// dataset: red-wine, iris, diabetes.
-        #[arg(long)]
-        from: String,
-        /// How many workers (CHIMERA_WORKERS_NODES_NAMES and the specs follow a new count).
-        #[arg(long)]
-        workers: usize,
-        #[arg(long, value_enum)]
-        split: data::Split,
-        /// Dirichlet concentration: 0.1 gives workers very different label mixes, 100 nearly
-        /// the same (default 0.5).
-        #[arg(long)]
-        alpha: Option<f64>,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// The share of rows held out in EXP/test/ (0 for none).
-        #[arg(long, default_value_t = 0.2)]
-        test_fraction: f64,
-        #[arg(long)]
-        dir: PathBuf,
-    },
+    Data(data::Options),
     /// Translate an experiment written for the Python original (master .py file,
     /// chimera_workers/*.py, chimera_train_data/) into this layout, without running Python.
     Import {
@@ -375,25 +354,8 @@ fn run(cmd: Cmd) -> Result<(), String> {
             println!("stopped {} node(s): {}", stopped.len(), stopped.join(", "));
             Ok(())
         }
-        Cmd::Data {
-            from,
-            workers,
-            split,
-            alpha,
-            seed,
-            test_fraction,
-            dir,
-        } => {
-            let lines = data::run(&data::Options {
-                from,
-                workers,
-                split,
-                alpha,
-                seed,
-                test_fraction,
-                dir,
-            })?;
-            for line in lines {
+        Cmd::Data(options) => {
+            for line in data::run(&options)? {
                 println!("{line}");
             }
             Ok(())

@@ -145,55 +145,49 @@ impl Step<'_> {
         primed: &mut [bool],
     ) -> Result<Vec<CallResult>, ApiError> {
         let (lean, full): (Vec<usize>, Vec<usize>) = active.iter().partition(|&&i| primed[i]);
+        let lean_body = if lean.is_empty() { None } else { Some(self.body(false)?) };
         let full_body = if full.is_empty() { None } else { Some(self.body(true)?) };
-        let (lean_calls, full_calls) = tokio::join!(
-            async {
-                if lean.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    Ok::<_, ApiError>(
-                        pool.call_some(&lean, paths::SGD_FIT_STEP, Some(self.body(false)?))
-                            .await,
-                    )
-                }
-            },
-            async {
-                match &full_body {
-                    Some(b) => pool.call_some(&full, paths::SGD_FIT_STEP, Some(b.clone())).await,
-                    None => Vec::new(),
-                }
-            }
-        );
-        let mut by_worker: Vec<(usize, CallResult)> = lean.iter().copied().zip(lean_calls?).collect();
-        by_worker.extend(full.iter().copied().zip(full_calls));
-        let forgot: Vec<usize> = by_worker
+        let (lean_calls, full_calls) =
+            tokio::join!(step_calls(pool, &lean, lean_body), step_calls(pool, &full, full_body));
+        // Each worker's answer, by worker index.
+        let mut answers: Vec<Option<CallResult>> = (0..primed.len()).map(|_| None).collect();
+        for (&i, call) in lean.iter().zip(lean_calls).chain(full.iter().zip(full_calls)) {
+            answers[i] = Some(call);
+        }
+        let forgot: Vec<usize> = active
             .iter()
-            .filter(|(_, c)| c.api_error().is_some_and(|e| e.code == Code::SgdSettingsUnknown))
-            .map(|(i, _)| *i)
+            .copied()
+            .filter(|&i| {
+                answers[i]
+                    .as_ref()
+                    .and_then(CallResult::api_error)
+                    .is_some_and(|e| e.code == Code::SgdSettingsUnknown)
+            })
             .collect();
         if !forgot.is_empty() {
             let again = pool
                 .call_some(&forgot, paths::SGD_FIT_STEP, Some(self.body(true)?))
                 .await;
-            for (i, call) in forgot.iter().zip(again) {
-                if let Some(slot) = by_worker.iter_mut().find(|(w, _)| w == i) {
-                    slot.1 = call;
-                }
+            for (&i, call) in forgot.iter().zip(again) {
+                answers[i] = Some(call);
             }
-        }
-        for (i, call) in &by_worker {
-            primed[*i] = call.status == Some(200);
         }
         Ok(active
             .iter()
-            .map(|i| {
-                let at = by_worker
-                    .iter()
-                    .position(|(w, _)| w == i)
-                    .expect("every active worker was called");
-                by_worker.swap_remove(at).1
+            .map(|&i| {
+                let call = answers[i].take().expect("every active worker was called");
+                primed[i] = call.status == Some(200);
+                call
             })
             .collect())
+    }
+}
+
+/// Fit-steps to `which` with `body` (none when there is nobody to send it to).
+async fn step_calls(pool: &WorkerPool, which: &[usize], body: Option<Bytes>) -> Vec<CallResult> {
+    match body {
+        Some(body) => pool.call_some(which, paths::SGD_FIT_STEP, Some(body)).await,
+        None => Vec::new(),
     }
 }
 

@@ -154,12 +154,10 @@ pub fn fit_classifier(
     let machine = |positive: &dyn Fn(usize) -> bool| -> Machine {
         let signs: Vec<f64> = y.iter().map(|&c| if positive(c) { 1.0 } else { -1.0 }).collect();
         let problem = Problem::classification(x, &signs, weights, params.c);
-        let (a, rho) = solve(&problem, kernel, params.tol, params.max_iter);
-        let mut m = problem.machine(kernel, &a, rho);
-        let kept: Vec<usize> = (0..x.nrows()).filter(|&i| weights[i] > 0.0).collect();
-        let decisions: Vec<f64> = kept.iter().map(|&i| m.decision(x.row(i))).collect();
-        let labels: Vec<(bool, f64)> = kept.iter().map(|&i| (signs[i] > 0.0, weights[i])).collect();
-        m.platt_a = platt_slope(&decisions, &labels);
+        let solution = solve(&problem, kernel, params.tol, params.max_iter);
+        let mut m = problem.machine(kernel, &solution.a, solution.rho);
+        let labels: Vec<(bool, f64)> = problem.rows.iter().map(|&i| (signs[i] > 0.0, weights[i])).collect();
+        m.platt_a = platt_slope(&problem.training_decisions(&solution), &labels);
         m
     };
     if n_classes <= 2 {
@@ -173,8 +171,8 @@ pub fn fit_classifier(
 pub fn fit_regressor(params: &SvmParams, x: ArrayView2<'_, f64>, z: &[f64], weights: &[f64]) -> Svm {
     let kernel = Kernel::new(params, x);
     let problem = Problem::regression(x, z, weights, params.c, params.epsilon);
-    let (a, rho) = solve(&problem, kernel, params.tol, params.max_iter);
-    Svm::Regression(problem.machine(kernel, &a, rho))
+    let solution = solve(&problem, kernel, params.tol, params.max_iter);
+    Svm::Regression(problem.machine(kernel, &solution.a, solution.rho))
 }
 
 /// The dual problem: variable `t` belongs to row `rows[t % rows.len()]`.
@@ -221,6 +219,14 @@ impl<'a> Problem<'a> {
 
     fn len(&self) -> usize {
         self.y.len()
+    }
+
+    /// Classification: the decision value of every participating row, read off the solver's
+    /// gradient (`G_t = y_t Σ_s y_s a_s K_st + p_t`) instead of evaluating the kernel again.
+    fn training_decisions(&self, s: &Solution) -> Vec<f64> {
+        (0..self.len())
+            .map(|t| self.y[t] * (s.gradient[t] - self.p[t]) - s.rho)
+            .collect()
     }
 
     fn row_of(&self, t: usize) -> usize {
@@ -314,13 +320,24 @@ fn step_cap(len: usize) -> u64 {
     (100 * len as u64).max(10_000_000)
 }
 
-/// libsvm's SMO with second-order working-set selection. Returns `a` and `rho`.
-fn solve(pb: &Problem<'_>, kernel: Kernel, tol: f64, max_iter: Option<u64>) -> (Vec<f64>, f64) {
+/// The solver's answer: the variables, the objective's gradient there, and the offset.
+struct Solution {
+    a: Vec<f64>,
+    gradient: Vec<f64>,
+    rho: f64,
+}
+
+/// libsvm's SMO with second-order working-set selection.
+fn solve(pb: &Problem<'_>, kernel: Kernel, tol: f64, max_iter: Option<u64>) -> Solution {
     const TAU: f64 = 1e-12;
     let l = pb.len();
     let n = pb.rows.len();
     if n == 0 {
-        return (Vec::new(), 0.0);
+        return Solution {
+            a: Vec::new(),
+            gradient: Vec::new(),
+            rho: 0.0,
+        };
     }
     let mut cache = KernelCache::new(pb, kernel);
     // K(x, x): 1 for RBF, |x|² for linear.
@@ -445,7 +462,8 @@ fn solve(pb: &Problem<'_>, kernel: Kernel, tol: f64, max_iter: Option<u64>) -> (
             "svm: the solver stopped at its step limit before converging; raise max_iter or tol"
         );
     }
-    (a.clone(), rho(&a, &g, y, c))
+    let rho = rho(&a, &g, y, c);
+    Solution { a, gradient: g, rho }
 }
 
 /// The offset: the mean of `y_t G_t` over free variables, else the middle of their bounds.
@@ -573,11 +591,20 @@ mod tests {
         w[7] = 0.0;
         for kernel in [Kernel::Linear, Kernel::Rbf { gamma: 0.7 }] {
             let pb = Problem::classification(x.view(), &signs, &w, 2.0);
-            let (a, rho) = solve(&pb, kernel, 1e-8, None);
-            assert!(kkt_violation(&pb, kernel, &a, rho) < 1e-6, "{kernel:?}");
+            let solution = solve(&pb, kernel, 1e-8, None);
+            let (a, rho) = (&solution.a, solution.rho);
+            assert!(kkt_violation(&pb, kernel, a, rho) < 1e-6, "{kernel:?}");
             assert!(a.iter().zip(&pb.c).all(|(v, c)| (0.0..=*c).contains(v)));
+            // The decisions read off the gradient are the machine's own.
+            let machine = pb.machine(kernel, a, rho);
+            for (t, f) in pb.training_decisions(&solution).iter().enumerate() {
+                assert!(
+                    (f - machine.decision(x.row(pb.rows[t]))).abs() < 1e-9,
+                    "{kernel:?} row {t}"
+                );
+            }
             let pb = Problem::regression(x.view(), &z, &w, 5.0, 0.1);
-            let (a, rho) = solve(&pb, kernel, 1e-8, None);
+            let Solution { a, rho, .. } = solve(&pb, kernel, 1e-8, None);
             assert!(kkt_violation(&pb, kernel, &a, rho) < 1e-6, "{kernel:?} regression");
         }
     }

@@ -92,7 +92,6 @@ pub struct Tree {
 
 /// A node waiting to be split, with its best split already found.
 struct Candidate {
-    improvement: f64,
     node: usize,
     start: usize,
     end: usize,
@@ -109,19 +108,27 @@ struct Split {
     improvement: f64,
 }
 
-impl PartialEq for Candidate {
+/// An entry of best-first growth's queue (both splitters): the largest improvement first;
+/// ties go to the node created first, so growth is deterministic. A node that cannot split
+/// queues with `f64::NEG_INFINITY`.
+struct BestFirst<T> {
+    improvement: f64,
+    node: usize,
+    item: T,
+}
+
+impl<T> PartialEq for BestFirst<T> {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
     }
 }
-impl Eq for Candidate {}
-impl PartialOrd for Candidate {
+impl<T> Eq for BestFirst<T> {}
+impl<T> PartialOrd for BestFirst<T> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Candidate {
-    /// Largest improvement first; ties go to the node created first, so growth is deterministic.
+impl<T> Ord for BestFirst<T> {
     fn cmp(&self, other: &Self) -> Ordering {
         self.improvement
             .total_cmp(&other.improvement)
@@ -273,7 +280,7 @@ impl Builder<'_> {
         heap.push(self.candidate(root, 0, self.m, 0));
         let mut leaves = 1usize;
         let max_leaves = self.params.max_leaf_nodes.unwrap_or(usize::MAX);
-        while let Some(c) = heap.pop() {
+        while let Some(BestFirst { item: c, .. }) = heap.pop() {
             if leaves >= max_leaves {
                 break;
             }
@@ -330,16 +337,20 @@ impl Builder<'_> {
         self.tree.nodes.len() - 1
     }
 
-    fn candidate(&self, node: usize, start: usize, end: usize, depth: usize) -> Candidate {
+    /// The node, queued by its best split's improvement.
+    fn candidate(&self, node: usize, start: usize, end: usize, depth: usize) -> BestFirst<Candidate> {
         let can_split = self.params.max_depth.is_none_or(|d| depth < d);
         let split = if can_split { self.best_split(start, end) } else { None };
-        Candidate {
+        BestFirst {
             improvement: split.map_or(f64::NEG_INFINITY, |s| s.improvement),
             node,
-            start,
-            end,
-            depth,
-            split,
+            item: Candidate {
+                node,
+                start,
+                end,
+                depth,
+                split,
+            },
         }
     }
 

@@ -19,7 +19,7 @@
 //! Thresholds are the bin edges, midpoints between neighbouring values of the training data,
 //! so a tree predicts on raw features like the exact one (`x <= threshold` goes left).
 
-use super::{xlogx, Node, Targets, Tree, TreeParams};
+use super::{xlogx, BestFirst, Node, Targets, Tree, TreeParams};
 use ndarray::ArrayView2;
 use std::collections::BinaryHeap;
 
@@ -197,28 +197,13 @@ struct Pending {
 }
 
 impl Pending {
-    fn improvement(&self) -> f64 {
-        self.split.map_or(f64::NEG_INFINITY, |s| s.improvement)
-    }
-}
-
-impl PartialEq for Pending {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == std::cmp::Ordering::Equal
-    }
-}
-impl Eq for Pending {}
-impl PartialOrd for Pending {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Pending {
-    /// Largest improvement first; ties go to the node created first.
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.improvement()
-            .total_cmp(&other.improvement())
-            .then_with(|| other.node.cmp(&self.node))
+    /// Queued for best-first growth by its split's improvement.
+    fn queued(self) -> BestFirst<Pending> {
+        BestFirst {
+            improvement: self.split.map_or(f64::NEG_INFINITY, |s| s.improvement),
+            node: self.node,
+            item: self,
+        }
     }
 }
 
@@ -342,13 +327,17 @@ impl Builder<'_> {
         let mut heap = BinaryHeap::new();
         let mut stack = Vec::new();
         if best_first {
-            heap.push(first);
+            heap.push(first.queued());
         } else {
             stack.push(first);
         }
         let mut leaves = 1usize;
         loop {
-            let next = if best_first { heap.pop() } else { stack.pop() };
+            let next = if best_first {
+                heap.pop().map(|q| q.item)
+            } else {
+                stack.pop()
+            };
             let Some(mut c) = next else { break };
             if let Some(h) = &c.hist {
                 self.held_bytes -= h.len() * 8;
@@ -372,8 +361,8 @@ impl Builder<'_> {
             let l = self.pending(left, c.start, mid, c.depth + 1, &lt, lh);
             let r = self.pending(right, mid, c.end, c.depth + 1, &rt, rh);
             if best_first {
-                heap.push(l);
-                heap.push(r);
+                heap.push(l.queued());
+                heap.push(r.queued());
             } else {
                 stack.push(r);
                 stack.push(l);
@@ -532,13 +521,8 @@ impl Builder<'_> {
         }
         let d = self.binned.d;
         let s = self.slots;
+        // Without draws, `features` stays in order: only draws shuffle it.
         let random = p.max_features.is_some_and(|k| k < d) || p.random_thresholds;
-        if !random {
-            // Every node tries every feature in order (an earlier node may have shuffled them).
-            for (slot, f) in self.features.iter_mut().enumerate() {
-                *f = slot;
-            }
-        }
         let mut best: Option<Split> = None;
         for (visited, slot) in (0..d).enumerate() {
             if random {
