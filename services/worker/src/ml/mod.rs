@@ -119,12 +119,14 @@ pub fn fit(spec: &EstimatorSpec, data: &Dataset, weights: &[f64], seed: u64) -> 
             y,
             classes.len(),
             weights,
+            p.random_state.map_or(seed, |r| bootstrap_seed(r, "svm")),
         ))),
         (EstimatorSpec::Svm(p), Target::Regression(y)) => Ok(Model::Svm(svm::fit_regressor(
             p,
             data.x.view(),
             y.as_slice().expect("a fresh Array1 is contiguous"),
             weights,
+            p.random_state.map_or(seed, |r| bootstrap_seed(r, "svm")),
         ))),
         (EstimatorSpec::DecisionTree(p), target) => Ok(Model::Tree(Grower::new(data, p.splitter).grow(
             targets_of(target),

@@ -17,8 +17,13 @@
 //! on the decision values, with Platt's smoothed targets. scikit-learn also fits an offset B;
 //! here B = 0, so the most probable class is always the one the decision function picks.
 //! More than two classes: one machine per class against the rest, probabilities normalized.
+//!
+//! Beyond [`SVM_EXACT_MAX_ROWS`] training rows (or with `solver: approximate`) the fit is
+//! [`approximate`]: Nyström features and liblinear's coordinate descent, linear in the rows.
 
-use chimera_shared::config::spec::{Gamma, SvmKernel, SvmParams};
+mod approximate;
+
+use chimera_shared::config::spec::{Gamma, SvmKernel, SvmParams, SvmSolver, SVM_EXACT_MAX_ROWS};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use std::collections::{HashMap, VecDeque};
 
@@ -142,22 +147,50 @@ impl Svm {
     }
 }
 
+/// Whether `params` asks for the approximate solver on `rows` training rows.
+fn approximates(params: &SvmParams, rows: usize) -> bool {
+    match params.solver {
+        SvmSolver::Exact => false,
+        SvmSolver::Approximate => true,
+        SvmSolver::Auto => rows > SVM_EXACT_MAX_ROWS,
+    }
+}
+
+/// The rows taking part in a fit (weight > 0; a row counted twice carries twice the slack).
+fn participating(weights: &[f64]) -> Vec<usize> {
+    (0..weights.len()).filter(|&i| weights[i] > 0.0).collect()
+}
+
 /// Fits `SVC` on class indices `y` (rows with weight 0 left out, others repeated by weight).
+/// `seed` draws the approximate solver's landmarks and order (`params.random_state` wins).
 pub fn fit_classifier(
     params: &SvmParams,
     x: ArrayView2<'_, f64>,
     y: &[usize],
     n_classes: usize,
     weights: &[f64],
+    seed: u64,
 ) -> Svm {
     let kernel = Kernel::new(params, x);
+    let rows = participating(weights);
+    let features = approximates(params, rows.len())
+        .then(|| approximate::Features::new(kernel, x, &rows, params.n_components, seed));
     let machine = |positive: &dyn Fn(usize) -> bool| -> Machine {
         let signs: Vec<f64> = y.iter().map(|&c| if positive(c) { 1.0 } else { -1.0 }).collect();
-        let problem = Problem::classification(x, &signs, weights, params.c);
-        let solution = solve(&problem, kernel, params.tol, params.max_iter);
-        let mut m = problem.machine(kernel, &solution.a, solution.rho);
-        let labels: Vec<(bool, f64)> = problem.rows.iter().map(|&i| (signs[i] > 0.0, weights[i])).collect();
-        m.platt_a = platt_slope(&problem.training_decisions(&solution), &labels);
+        let labels: Vec<(bool, f64)> = rows.iter().map(|&i| (signs[i] > 0.0, weights[i])).collect();
+        let (mut m, decisions) = if let Some(features) = &features {
+            let signs: Vec<f64> = rows.iter().map(|&i| signs[i]).collect();
+            let bound: Vec<f64> = rows.iter().map(|&i| params.c * weights[i]).collect();
+            let solved = approximate::classify(features, &signs, &bound, params.tol, seed);
+            solved.log(rows.len());
+            (features.machine(&solved.weights), features.decisions(&solved.weights))
+        } else {
+            let problem = Problem::classification(x, &signs, weights, params.c);
+            let solution = solve(&problem, kernel, params.tol, params.max_iter);
+            let decisions = problem.training_decisions(&solution);
+            (problem.machine(kernel, &solution.a, solution.rho), decisions)
+        };
+        m.platt_a = platt_slope(&decisions, &labels);
         m
     };
     if n_classes <= 2 {
@@ -168,8 +201,22 @@ pub fn fit_classifier(
 }
 
 /// Fits ε-`SVR` on values `z`.
-pub fn fit_regressor(params: &SvmParams, x: ArrayView2<'_, f64>, z: &[f64], weights: &[f64]) -> Svm {
+pub fn fit_regressor(params: &SvmParams, x: ArrayView2<'_, f64>, z: &[f64], weights: &[f64], seed: u64) -> Svm {
     let kernel = Kernel::new(params, x);
+    let rows = participating(weights);
+    if approximates(params, rows.len()) {
+        let features = approximate::Features::new(kernel, x, &rows, params.n_components, seed);
+        // Centred targets, for the reason the features are centred: the penalized intercept.
+        let total: f64 = rows.iter().map(|&i| weights[i]).sum();
+        let shift = rows.iter().map(|&i| weights[i] * z[i]).sum::<f64>() / total;
+        let z: Vec<f64> = rows.iter().map(|&i| z[i] - shift).collect();
+        let bound: Vec<f64> = rows.iter().map(|&i| params.c * weights[i]).collect();
+        let solved = approximate::regress(&features, &z, &bound, params.epsilon, params.tol, seed);
+        solved.log(rows.len());
+        let mut machine = features.machine(&solved.weights);
+        machine.rho -= shift;
+        return Svm::Regression(machine);
+    }
     let problem = Problem::regression(x, z, weights, params.c, params.epsilon);
     let solution = solve(&problem, kernel, params.tol, params.max_iter);
     Svm::Regression(problem.machine(kernel, &solution.a, solution.rho))
@@ -189,7 +236,7 @@ struct Problem<'a> {
 
 impl<'a> Problem<'a> {
     fn classification(x: ArrayView2<'a, f64>, signs: &[f64], weights: &[f64], c: f64) -> Self {
-        let rows: Vec<usize> = (0..x.nrows()).filter(|&i| weights[i] > 0.0).collect();
+        let rows = participating(weights);
         Problem {
             x,
             y: rows.iter().map(|&i| signs[i]).collect(),
@@ -200,7 +247,7 @@ impl<'a> Problem<'a> {
     }
 
     fn regression(x: ArrayView2<'a, f64>, z: &[f64], weights: &[f64], c: f64, epsilon: f64) -> Self {
-        let rows: Vec<usize> = (0..x.nrows()).filter(|&i| weights[i] > 0.0).collect();
+        let rows = participating(weights);
         let n = rows.len();
         let mut y = vec![1.0; n];
         y.extend(std::iter::repeat_n(-1.0, n));
@@ -534,6 +581,8 @@ mod tests {
             epsilon: 0.1,
             tol: 1e-6,
             max_iter: None,
+            solver: SvmSolver::Exact,
+            n_components: 300,
             random_state: None,
         }
     }
@@ -614,7 +663,7 @@ mod tests {
         let x = ndarray::array![[0.0, 0.0], [0.2, 0.1], [0.1, 0.3], [2.0, 2.0], [2.2, 1.9], [1.8, 2.1]];
         let y = [0, 0, 0, 1, 1, 1];
         for kernel in [SvmKernel::Linear, SvmKernel::Rbf] {
-            let svm = fit_classifier(&params(kernel, 10.0), x.view(), &y, 2, &[1.0; 6]);
+            let svm = fit_classifier(&params(kernel, 10.0), x.view(), &y, 2, &[1.0; 6], 0);
             let p = svm.probabilities(x.view(), 2);
             for (i, &c) in y.iter().enumerate() {
                 assert!(p[[i, c]] > 0.5, "{kernel:?} row {i}: {p:?}");
@@ -629,7 +678,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(8);
         let x = Array2::from_shape_fn((60, 2), |_| rng.gen_range(-2.0..2.0));
         let z: Vec<f64> = x.rows().into_iter().map(|r| 3.0 * r[0] - r[1] + 0.5).collect();
-        let svm = fit_regressor(&params(SvmKernel::Linear, 100.0), x.view(), &z, &[1.0; 60]);
+        let svm = fit_regressor(&params(SvmKernel::Linear, 100.0), x.view(), &z, &[1.0; 60], 0);
         let pred = svm.values(x.view());
         for (p, t) in pred.iter().zip(&z) {
             assert!((p - t).abs() <= 0.1 + 1e-3, "{p} vs {t}");
@@ -649,7 +698,7 @@ mod tests {
             }
         }
         let x = Array2::from_shape_fn((rows.len(), 2), |(i, j)| rows[i][j]);
-        let svm = fit_classifier(&params(SvmKernel::Rbf, 1.0), x.view(), &y, 3, &vec![1.0; y.len()]);
+        let svm = fit_classifier(&params(SvmKernel::Rbf, 1.0), x.view(), &y, 3, &vec![1.0; y.len()], 0);
         let p = svm.probabilities(x.view(), 3);
         for (i, &c) in y.iter().enumerate() {
             assert!((p.row(i).sum() - 1.0).abs() < 1e-9);

@@ -471,4 +471,31 @@ mod tests {
         assert!(worker_err("kind: sgd\nmodel_type: regressor\nmem_limit: lots\n").contains("mem_limit"));
         assert!(worker_err("kind: sgd\nmodel_type: regressor\ndelay_ms: 700000\n").contains("delay_ms"));
     }
+
+    #[test]
+    fn svm_solver_and_components_are_checked() {
+        let svm = |params: &str| match parse_worker(&format!("kind: regression\nmodel: svm\nparams: {params}\n"), W)
+            .unwrap()
+            .kind
+        {
+            WorkerKind::Model {
+                estimator: EstimatorSpec::Svm(p),
+                ..
+            } => p,
+            other => panic!("{other:?}"),
+        };
+        let defaults = svm("{}");
+        assert_eq!((defaults.solver, defaults.n_components), (SvmSolver::Auto, 300));
+        let set = svm("{solver: approximate, n_components: 50}");
+        assert_eq!((set.solver, set.n_components), (SvmSolver::Approximate, 50));
+        assert_eq!(svm("{solver: exact}").solver, SvmSolver::Exact);
+        assert_eq!(
+            worker_err("kind: regression\nmodel: svm\nparams: {n_components: 0}\n"),
+            "chimera_workers/w1.yaml: params.n_components: 0 is invalid: must be an integer from 1 to 4096"
+        );
+        assert!(
+            worker_err("kind: regression\nmodel: svm\nparams: {solver: liblinear}\n")
+                .contains("params.solver: liblinear is invalid: must be one of: auto, exact, approximate")
+        );
+    }
 }

@@ -106,6 +106,23 @@ pub enum SvmKernel {
     Rbf,
 }
 
+/// How `svm` is solved. `exact` is libsvm's SMO over the kernel; `approximate` maps the rows
+/// to `n_components` Nyström features (RBF) or keeps them (linear) and runs liblinear's dual
+/// coordinate descent, as scikit-learn's `Nystroem` + `LinearSVC`/`LinearSVR` do. `auto`
+/// picks `exact` up to [`SVM_EXACT_MAX_ROWS`] training rows, `approximate` beyond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SvmSolver {
+    #[default]
+    Auto,
+    Exact,
+    Approximate,
+}
+
+/// The most training rows `solver: auto` gives the exact solver: beyond it an exact kernel
+/// SVM takes seconds per thousand rows more (scikit-learn's docs advise `Nystroem` there too).
+pub const SVM_EXACT_MAX_ROWS: usize = 10_000;
+
 /// The RBF kernel's `gamma`: `scale` (1 / (features × variance of X), scikit-learn's default),
 /// `auto` (1 / features), or a number > 0.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -126,6 +143,9 @@ pub struct SvmParams {
     pub tol: f64,
     /// At most this many solver steps; `None` (scikit-learn's -1) means the solver's own cap.
     pub max_iter: Option<u64>,
+    pub solver: SvmSolver,
+    /// `approximate` with the RBF kernel: how many training rows serve as Nyström landmarks.
+    pub n_components: usize,
     pub random_state: Option<u64>,
 }
 
@@ -148,9 +168,16 @@ struct SvmFile {
     #[serde(default)]
     probability: Option<bool>,
     #[serde(default)]
+    solver: SvmSolver,
+    #[serde(default = "d_n_components")]
+    n_components: u64,
+    #[serde(default)]
     random_state: Option<u64>,
 }
 
+fn d_n_components() -> u64 {
+    300
+}
 fn rbf() -> SvmKernel {
     SvmKernel::Rbf
 }
@@ -723,6 +750,9 @@ impl EstimatorSpec {
                     }
                     Some(other) => return key("gamma", &yaml_text(&other), "must be scale, auto, or a number > 0"),
                 };
+                if !(1..=4096).contains(&f.n_components) {
+                    return key("n_components", &f.n_components, "must be an integer from 1 to 4096");
+                }
                 EstimatorSpec::Svm(SvmParams {
                     c: f.c,
                     kernel: f.kernel,
@@ -730,6 +760,8 @@ impl EstimatorSpec {
                     epsilon: f.epsilon,
                     tol: f.tol,
                     max_iter,
+                    solver: f.solver,
+                    n_components: usize::try_from(f.n_components).unwrap_or(4096),
                     random_state: f.random_state,
                 })
             }
