@@ -198,11 +198,21 @@ impl FitResponse {
 /// What a parameter-server fit did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrainingSummary {
+    /// Updates of the weights: rounds in `gradient`, `model-averaging` and `ssp`, single
+    /// workers' gradients in `async`.
     pub rounds: u64,
     /// `max_iter`, `epsilon` (every gradient component at most epsilon) or `tol`.
     pub stop_reason: String,
+    /// `gradient`, `model-averaging`, `async` or `ssp`.
+    #[serde(default)]
+    pub mode: String,
+    /// `async` and `ssp`: entry `s` counts the gradients computed `s` updates behind the
+    /// weights they were applied to (`ssp`: behind the worker's own clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staleness_histogram: Option<Vec<u64>>,
     pub final_loss: f64,
-    /// The regularized loss of each round, at the weights that round started from.
+    /// The regularized loss of each update, at the weights that update started from
+    /// (`async`: every worker's latest loss, weighted by its share of the rows).
     pub loss_history: Vec<f64>,
     /// The final model over standardized features: one row of weights per output, and biases.
     pub weights: Vec<Vec<f64>>,

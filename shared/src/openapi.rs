@@ -125,6 +125,8 @@ fn fit_answer(role: Role, training: bool) -> Value {
         answer.training = Some(TrainingSummary {
             rounds: 200,
             stop_reason: "max_iter".into(),
+            mode: "gradient".into(),
+            staleness_histogram: None,
             final_loss: 0.21,
             loss_history: vec![0.62, 0.35, 0.21],
             weights: vec![vec![0.1, -0.2]],

@@ -427,12 +427,16 @@ pub fn register_counters() {
     }
 }
 
+/// `chimera_ps_staleness`: how many updates behind a gradient was (0 is fresh).
+const STALENESS_BUCKETS: &[f64] = &[0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 32.0, 64.0];
+
 /// Installs the process-wide Prometheus recorder once (tests start several servers per process).
 pub fn prometheus() -> &'static PrometheusHandle {
     PROMETHEUS.get_or_init(|| {
         let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
-            .expect("the bucket list is not empty");
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Full("chimera_ps_staleness".into()), STALENESS_BUCKETS))
+            .expect("the bucket lists are not empty");
         match builder.install_recorder() {
             Ok(handle) => {
                 // Histograms keep raw samples until upkeep folds them in: without this, memory

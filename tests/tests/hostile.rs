@@ -61,8 +61,9 @@ fn fit_step(columns: &Value, settings: &Value) -> Value {
 
 #[test]
 fn a_worker_refuses_steps_that_would_hang_or_crash_it_and_stops_work_past_its_deadline() {
-    // The deadline of worker-side work is the master's call timeout: 0.3 s here.
-    let dir = experiment("sgd-regression", "CHIMERA_WORKERS_ENDPOINTS_TIMEOUT=0.3");
+    // The deadline of worker-side work is the master's call timeout: 0.01 s here, less than
+    // 1000 single-row epochs take on any machine.
+    let dir = experiment("sgd-regression", "CHIMERA_WORKERS_ENDPOINTS_TIMEOUT=0.01");
     let cluster = Cluster::start(dir.path());
     let worker = cluster.worker("worker-1").client();
     let sample: Value = worker.get(paths::SGD_DATA_SAMPLE).unwrap().ok().unwrap();
@@ -131,10 +132,11 @@ fn a_worker_refuses_steps_that_would_hang_or_crash_it_and_stops_work_past_its_de
         "refused without doing the work"
     );
 
-    // Allowed but long (1000 epochs of single-row steps): stopped at the deadline, a 504.
+    // Allowed but long (1000 epochs of single-row steps): stopped at the deadline, a 504. The
+    // rate is tiny so the raw features cannot diverge first on a fast machine (a 422).
     let long = fit_step(
         columns,
-        &json!({"mode": "model-averaging", "batch_size": 1, "local_epochs": 1000}),
+        &json!({"mode": "model-averaging", "batch_size": 1, "local_epochs": 1000, "learning_rate": 1e-12}),
     );
     let answer = worker.post_json(paths::SGD_FIT_STEP, &long).unwrap();
     assert_eq!(answer.status, 504, "{}", answer.text());

@@ -197,6 +197,35 @@ fn metrics_logs_and_status_after_a_parameter_server_fit() {
 }
 
 #[test]
+fn an_async_fit_publishes_its_staleness() {
+    let (dir, p) = start("kind: parameter-server\nmodel_type: regressor\nmax_iter: 60\nmode: async\n");
+    let _down = Down(dir.path());
+    let master = Client::new(format!("http://127.0.0.1:{}", p[2]), Duration::from_secs(60));
+    let training = master.fit("parameter-server").unwrap().training.unwrap();
+    let histogram = training.staleness_histogram.expect("async records staleness");
+    assert_eq!(histogram.iter().sum::<u64>(), 60);
+    let status: serde_json::Value = master.get("/v1/chimera/status").unwrap().json().unwrap();
+    assert_eq!(status["mode"], "async");
+    assert_eq!(status["staleness_histogram"], serde_json::json!(histogram));
+    let (types, samples) = parse_prometheus(&master.get("/metrics").unwrap().text());
+    assert_eq!(types.get("chimera_ps_staleness").map(String::as_str), Some("histogram"));
+    let count = samples
+        .iter()
+        .find(|s| s.name == "chimera_ps_staleness_count")
+        .map(|s| s.value);
+    assert_eq!(count, Some(60.0), "one observation per applied gradient");
+    let fresh = samples
+        .iter()
+        .find(|s| s.name == "chimera_ps_staleness_bucket" && s.labels["le"] == "0")
+        .map(|s| s.value);
+    assert_eq!(
+        fresh,
+        Some(histogram[0] as f64),
+        "the le=0 bucket counts the fresh gradients"
+    );
+}
+
+#[test]
 fn status_follows_a_fit_from_another_client() {
     // Enough rounds to watch: a straggler delay of 2 ms per request slows each round down.
     let (dir, p) = start("kind: parameter-server\nmodel_type: regressor\nmax_iter: 400\n");

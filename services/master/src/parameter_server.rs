@@ -10,12 +10,16 @@ use actix_web::web::Bytes;
 use chimera_shared::api::{
     paths, DataSample, FitResponse, FitStepResponse, Label, Outcome, SgdSettings, TrainingSummary, WorkerReport,
 };
-use chimera_shared::config::{ModelType, ParameterServerSpec};
+use chimera_shared::config::{ModelType, ParameterServerSpec, PsMode};
 use chimera_shared::logs::NodeLogs;
-use chimera_shared::sgd::{self, ColumnStats, Contribution, LinearModel, RoundOutcome, Trainer};
+use chimera_shared::sgd::pace::Pacing;
+use chimera_shared::sgd::{self, ColumnStats, Contribution, LinearModel, RoundOutcome, StopReason, Trainer};
 use chimera_shared::{ApiError, Code};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
+
+mod free;
 
 /// Runs a whole fit. On success the model is returned with the answer to send.
 pub async fn fit(
@@ -32,55 +36,34 @@ pub async fn fit(
     let samples = people.read_answers(&all, calls, Stage::Sample, |s| check_sample(&s).map(|()| s))?;
     let shards = Shards::merge(&samples, &people, spec)?;
 
-    // 2. Rounds, until the trainer says stop.
+    // 2. Updates, until the trainer says stop.
     let (d, o) = (shards.columns.len(), shards.n_outputs(spec));
     let mut trainer = Trainer::new(spec, d, o);
-    let settings = shards.settings(spec);
-    // The settings travel once per worker and fit (see `SgdSettings`); `primed[i]`: worker
-    // `i` holds them. A worker that failed a round may have restarted, so it is sent them again.
-    let fit_id = new_fit_id();
-    let mut primed = vec![false; pool.len()];
+    let run = Run {
+        state,
+        pool,
+        spec,
+        settings: shards.settings(spec),
+        fit_id: new_fit_id(),
+        rows: {
+            let mut rows = vec![0; pool.len()];
+            for (i, sample) in &samples {
+                rows[*i] = sample.n_samples;
+            }
+            rows
+        },
+        d,
+        o,
+    };
     state.set_progress(Progress {
         max_iter: spec.max_iter,
+        mode: Some(spec.mode.as_str()),
         ..Progress::default()
     });
-    let stop = loop {
-        let (round, round_started) = (trainer.next_round(), Instant::now());
-        people.take_back(pool.list(), round);
-        let active = people.active();
-        if (active.len() as u64) < spec.min_workers {
-            return Err(people.too_few(spec.min_workers, round));
-        }
-        let step = Step {
-            trainer: &trainer,
-            round,
-            fit_id,
-            settings: &settings,
-        };
-        let calls = step.call(pool, &active, &mut primed).await?;
-        let gap = straggler_gap(&calls);
-        let answers = people.read_answers(&active, calls, Stage::Round(round), |a: FitStepResponse| {
-            Contribution::from_answer(&a, d, o, spec.mode)
-        })?;
-        let answers: Vec<Contribution> = answers.into_iter().map(|(_, a)| a).collect();
-        let outcome = trainer.round(&answers);
-        if let Some(&loss) = trainer.history.last().filter(|_| trainer.history.len() as u64 == round) {
-            metrics::gauge!("chimera_ps_round").set(round as f64);
-            metrics::gauge!("chimera_ps_loss").set(loss);
-            metrics::histogram!("chimera_ps_straggler_gap_seconds").record(gap);
-            state.update_progress(|p| {
-                p.round = round;
-                p.last_loss = Some(loss);
-                p.loss_history.push(loss);
-            });
-        }
-        metrics::histogram!("chimera_ps_round_duration_seconds").record(round_started.elapsed().as_secs_f64());
-        match outcome {
-            RoundOutcome::Continue => {}
-            RoundOutcome::Stop(reason) => break reason,
-            RoundOutcome::Diverged { loss } => return Err(diverged(round, loss)),
-            RoundOutcome::NoAnswers => return Err(people.no_workers(&format!("compute round {round}"))),
-        }
+    let (stop, staleness) = match spec.mode {
+        PsMode::Gradient | PsMode::ModelAveraging => (run.rounds(&mut people, &mut trainer).await?, None),
+        PsMode::Async => free::run(&run, &mut people, &mut trainer, Pacing::Async).await?,
+        PsMode::Ssp => free::run(&run, &mut people, &mut trainer, Pacing::Ssp(spec.staleness_bound())).await?,
     };
 
     // 3. The model and the answer.
@@ -91,12 +74,93 @@ pub async fn fit(
     answer.training = Some(TrainingSummary {
         rounds: trainer.history.len() as u64,
         stop_reason: stop.as_str().to_string(),
+        mode: spec.mode.as_str().to_string(),
+        staleness_histogram: staleness,
         final_loss: trainer.history.last().copied().unwrap_or(f64::NAN),
         loss_history: trainer.history.clone(),
         weights: sgd::weights_to_rows(&trainer.w),
         bias: trainer.b.to_vec(),
     });
     Ok((shards.into_model(spec, trainer), answer))
+}
+
+/// What every update of one fit needs: where to send steps and what they carry.
+struct Run<'a> {
+    state: &'a MasterState,
+    pool: &'a WorkerPool,
+    spec: &'a ParameterServerSpec,
+    /// The settings travel once per worker and fit (see `SgdSettings`).
+    settings: SgdSettings,
+    fit_id: u64,
+    /// Each worker's training rows (from its data sample): its share of an `async` step.
+    rows: Vec<usize>,
+    d: usize,
+    o: usize,
+}
+
+impl Run<'_> {
+    /// `gradient` and `model-averaging`: synchronous rounds until the trainer says stop.
+    async fn rounds(&self, people: &mut Participants, trainer: &mut Trainer) -> Result<StopReason, ApiError> {
+        let (pool, spec) = (self.pool, self.spec);
+        // `primed[i]`: worker `i` holds the settings. A worker that failed a round may have
+        // restarted, so it is sent them again.
+        let mut primed = vec![false; pool.len()];
+        loop {
+            let (round, round_started) = (trainer.next_round(), Instant::now());
+            people.take_back(pool.list(), round);
+            let active = people.active();
+            if (active.len() as u64) < spec.min_workers {
+                return Err(people.too_few(spec.min_workers, round));
+            }
+            let step = Step {
+                trainer,
+                round,
+                fit_id: self.fit_id,
+                settings: &self.settings,
+            };
+            let calls = step.call(pool, &active, &mut primed).await?;
+            let gap = straggler_gap(&calls);
+            let answers = people.read_answers(&active, calls, Stage::Round(round), |a| self.check(&a))?;
+            let answers: Vec<Contribution> = answers.into_iter().map(|(_, a)| a).collect();
+            let outcome = trainer.round(&answers);
+            if trainer.history.len() as u64 == round {
+                self.record_update(trainer, Some(gap), None);
+            }
+            metrics::histogram!("chimera_ps_round_duration_seconds").record(round_started.elapsed().as_secs_f64());
+            match outcome {
+                RoundOutcome::Continue => {}
+                RoundOutcome::Stop(reason) => return Ok(reason),
+                RoundOutcome::Diverged { loss } => return Err(diverged(round, loss)),
+                RoundOutcome::NoAnswers => return Err(people.no_workers(&format!("compute round {round}"))),
+            }
+        }
+    }
+
+    /// A fit-step answer, checked against the model's shape.
+    fn check(&self, a: &FitStepResponse) -> Result<Contribution, String> {
+        Contribution::from_answer(a, self.d, self.o, self.spec.mode.worker_mode())
+    }
+
+    /// The metrics and progress of the update just applied (the trainer's latest loss).
+    fn record_update(&self, trainer: &Trainer, gap: Option<f64>, staleness: Option<&[u64]>) {
+        let Some(&loss) = trainer.history.last() else {
+            return;
+        };
+        let update = trainer.history.len() as u64;
+        metrics::gauge!("chimera_ps_round").set(update as f64);
+        metrics::gauge!("chimera_ps_loss").set(loss);
+        if let Some(gap) = gap {
+            metrics::histogram!("chimera_ps_straggler_gap_seconds").record(gap);
+        }
+        self.state.update_progress(|p| {
+            p.round = update;
+            p.last_loss = Some(loss);
+            p.loss_history.push(loss);
+            if let Some(h) = staleness {
+                h.clone_into(&mut p.staleness_histogram);
+            }
+        });
+    }
 }
 
 /// A fit-step body (`FitStepRequest` on the wire) that borrows the per-fit settings.
@@ -183,6 +247,28 @@ impl Step<'_> {
     }
 }
 
+/// One worker's fit-step: the lean body when it holds the settings, else (or when it answers
+/// that it lost them) the full one. `primed` is updated from the answer.
+async fn call_one(pool: &WorkerPool, worker: usize, lean: Bytes, full: Bytes, primed: &AtomicBool) -> CallResult {
+    let first = if primed.load(Ordering::Relaxed) {
+        lean
+    } else {
+        full.clone()
+    };
+    let mut call = pool
+        .call_some(&[worker], paths::SGD_FIT_STEP, Some(first))
+        .await
+        .remove(0);
+    if call.api_error().is_some_and(|e| e.code == Code::SgdSettingsUnknown) {
+        call = pool
+            .call_some(&[worker], paths::SGD_FIT_STEP, Some(full))
+            .await
+            .remove(0);
+    }
+    primed.store(call.status == Some(200), Ordering::Relaxed);
+    call
+}
+
 /// Fit-steps to `which` with `body` (none when there is nobody to send it to).
 async fn step_calls(pool: &WorkerPool, which: &[usize], body: Option<Bytes>) -> Vec<CallResult> {
     match body {
@@ -195,7 +281,7 @@ async fn step_calls(pool: &WorkerPool, which: &[usize], body: Option<Bytes>) -> 
 /// that must survive `kill -9`.
 fn new_fit_id() -> u64 {
     static FITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let mut h = chimera_shared::hash::Fnv::seeded(FITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let mut h = chimera_shared::hash::Fnv::seeded(FITS.fetch_add(1, Ordering::Relaxed));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -317,7 +403,7 @@ impl Shards {
             huber_delta: spec.huber_delta,
             batch_size: spec.batch_size,
             random_state: spec.random_state,
-            mode: spec.mode,
+            mode: spec.mode.worker_mode(),
             local_epochs: spec.local_epochs,
             learning_rate: spec.eta0,
             columns: self.columns.clone(),

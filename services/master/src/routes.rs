@@ -87,6 +87,8 @@ async fn status(state: web::Data<MasterState>, pool: web::Data<WorkerPool>) -> H
         "last_loss": progress.last_loss,
         "loss_history": progress.loss_history,
         "stop_reason": progress.stop_reason,
+        "mode": progress.mode,
+        "staleness_histogram": progress.staleness_histogram,
         "workers": workers,
     }))
 }

@@ -34,6 +34,9 @@ pub struct Progress {
     pub last_loss: Option<f64>,
     pub loss_history: Vec<f64>,
     pub stop_reason: Option<String>,
+    pub mode: Option<&'static str>,
+    /// `async` and `ssp`: see `TrainingSummary::staleness_histogram`.
+    pub staleness_histogram: Vec<u64>,
 }
 
 pub struct MasterState {

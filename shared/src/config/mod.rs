@@ -18,7 +18,7 @@ pub mod spec;
 pub use env::{EnvConfig, EnvSource, LogFormat};
 pub use experiment::Experiment;
 pub use spec::{
-    EstimatorSpec, LearningRate, Loss, MasterSpec, ModelType, ParameterServerSpec, Penalty, SgdMode, TaskKind,
+    EstimatorSpec, LearningRate, Loss, MasterSpec, ModelType, ParameterServerSpec, Penalty, PsMode, SgdMode, TaskKind,
     WorkerKind, WorkerSpec,
 };
 

@@ -10,6 +10,7 @@
 //! not penalized).
 
 pub mod model;
+pub mod pace;
 pub mod trainer;
 
 pub use model::LinearModel;

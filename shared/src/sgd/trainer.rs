@@ -113,6 +113,9 @@ pub struct Trainer {
     n_iter_no_change: u64,
     best_loss: f64,
     no_improvement: u64,
+    /// `mode: async`: each worker's latest answer, for the running objective and the
+    /// `epsilon` rule (which look at every shard, not only the one that just answered).
+    latest: Vec<Option<Contribution>>,
 }
 
 impl Trainer {
@@ -123,7 +126,7 @@ impl Trainer {
             w: Array2::zeros((d, o)),
             b: Array1::zeros(o),
             history: Vec::new(),
-            mode: spec.mode,
+            mode: spec.mode.worker_mode(),
             penalty: PenaltySpec {
                 penalty: spec.penalty,
                 alpha: spec.alpha,
@@ -138,7 +141,54 @@ impl Trainer {
             n_iter_no_change: spec.n_iter_no_change,
             best_loss: f64::INFINITY,
             no_improvement: 0,
+            latest: Vec::new(),
         }
+    }
+
+    /// `mode: async`: applies one worker's gradient as it arrives, `w -= eta · share · g`, so
+    /// one answer from every worker moves the weights about as far as one synchronous round.
+    /// The rate follows the schedule per `workers` updates (a sweep), as a round would; the
+    /// loss recorded per update is the share-weighted mean of every worker's latest loss plus
+    /// the penalty; `epsilon` and `tol` look at every worker's latest answer once per sweep.
+    pub fn apply(&mut self, worker: usize, share: f64, workers: usize, answer: Contribution) -> RoundOutcome {
+        let sweep = self.history.len() as u64 / workers.max(1) as u64 + 1;
+        let eta = self.schedule.eta(sweep);
+        if !answer.loss.is_finite() || answer.grad_w.iter().chain(answer.grad_b.iter()).any(|v| !v.is_finite()) {
+            return RoundOutcome::Diverged { loss: answer.loss };
+        }
+        self.w.scaled_add(-eta * share, &answer.grad_w);
+        self.b.scaled_add(-eta * share, &answer.grad_b);
+        if self.latest.len() <= worker {
+            self.latest.resize(worker + 1, None);
+        }
+        self.latest[worker] = Some(answer);
+        let seen: Vec<&Contribution> = self.latest.iter().flatten().collect();
+        let total = seen.iter().map(|a| a.n_samples).sum::<usize>().max(1) as f64;
+        let data_loss: f64 = seen.iter().map(|a| a.n_samples as f64 / total * a.loss).sum();
+        let loss = data_loss + penalty_value(&self.w, self.penalty);
+        if !loss.is_finite() {
+            return RoundOutcome::Diverged { loss };
+        }
+        self.history.push(loss);
+        if self.history.len().is_multiple_of(workers.max(1)) {
+            let (d, o) = self.w.dim();
+            let mut g = Array2::<f64>::zeros((d, o));
+            let mut gb = Array1::<f64>::zeros(o);
+            for a in &seen {
+                g.scaled_add(a.n_samples as f64 / total, &a.grad_w);
+                gb.scaled_add(a.n_samples as f64 / total, &a.grad_b);
+            }
+            if seen.len() >= workers && g.iter().chain(gb.iter()).all(|v| v.abs() <= self.epsilon) {
+                return RoundOutcome::Stop(StopReason::Epsilon);
+            }
+            if self.tol_says_stop(loss) {
+                return RoundOutcome::Stop(StopReason::Tol);
+            }
+        }
+        if self.history.len() as u64 >= self.max_iter {
+            return RoundOutcome::Stop(StopReason::MaxIter);
+        }
+        RoundOutcome::Continue
     }
 
     /// The round about to run, from 1 (the schedule's `t`).

@@ -62,6 +62,40 @@ pub enum SgdMode {
     ModelAveraging,
 }
 
+/// `mode` in `chimera_master.yaml`: how the parameter server paces its workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PsMode {
+    /// Synchronous rounds: every worker's gradient at the same weights, then one step.
+    Gradient,
+    /// Synchronous rounds of FedAvg: local epochs, then the weights averaged.
+    ModelAveraging,
+    /// Each worker loops on its own; each gradient is applied as it arrives (Hogwild-style).
+    Async,
+    /// Stale synchronous parallel (Ho et al. 2013): workers run ahead of the slowest by at
+    /// most `staleness` updates; an update is applied once every worker has sent it.
+    Ssp,
+}
+
+impl PsMode {
+    /// What the workers do in a step: every mode but model averaging asks for a gradient.
+    pub fn worker_mode(self) -> SgdMode {
+        match self {
+            PsMode::ModelAveraging => SgdMode::ModelAveraging,
+            PsMode::Gradient | PsMode::Async | PsMode::Ssp => SgdMode::Gradient,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PsMode::Gradient => "gradient",
+            PsMode::ModelAveraging => "model-averaging",
+            PsMode::Async => "async",
+            PsMode::Ssp => "ssp",
+        }
+    }
+}
+
 /// `kind: parameter-server`. Defaults converge on standardized data without tuning.
 #[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -98,7 +132,10 @@ pub struct ParameterServerSpec {
     #[serde(default)]
     pub batch_size: Option<u64>,
     #[serde(default = "d_mode")]
-    pub mode: SgdMode,
+    pub mode: PsMode,
+    /// `mode: ssp`: how many updates a worker may run ahead of the slowest (0: synchronous).
+    #[serde(default)]
+    pub staleness: Option<u64>,
     #[serde(default = "d_local_epochs")]
     pub local_epochs: u64,
     /// A fit fails (503) when fewer workers than this are left in it.
@@ -138,9 +175,15 @@ fn d_power_t() -> f64 {
 fn d_n_iter_no_change() -> u64 {
     5
 }
-fn d_mode() -> SgdMode {
-    SgdMode::Gradient
+fn d_mode() -> PsMode {
+    PsMode::Gradient
 }
+
+/// `staleness` when `mode: ssp` leaves it out (a common choice in Ho et al.'s experiments).
+pub const DEFAULT_STALENESS: u64 = 3;
+
+/// The most `staleness` allowed: beyond it, bounded staleness is asynchronous in all but name.
+pub const MAX_STALENESS: u64 = 1000;
 fn d_min_workers() -> u64 {
     1
 }
@@ -152,6 +195,11 @@ fn d_huber_delta() -> f64 {
 }
 
 impl ParameterServerSpec {
+    /// `mode: ssp`'s bound on how far a worker runs ahead.
+    pub fn staleness_bound(&self) -> u64 {
+        self.staleness.unwrap_or(DEFAULT_STALENESS)
+    }
+
     pub fn loss(&self) -> Loss {
         self.loss.unwrap_or(match self.model_type {
             ModelType::Regressor => Loss::SquaredError,
@@ -219,6 +267,26 @@ impl ParameterServerSpec {
                 &self.local_epochs,
                 &format!("must be an integer from 1 to {}", crate::sgd::MAX_LOCAL_EPOCHS),
             );
+        }
+        match (self.mode, self.staleness) {
+            (PsMode::Ssp, Some(s)) if s > MAX_STALENESS => {
+                return key(
+                    "staleness",
+                    &s,
+                    &format!("must be an integer from 0 to {MAX_STALENESS}"),
+                );
+            }
+            (PsMode::Ssp, _) | (_, None) => {}
+            (mode, Some(s)) => {
+                return key(
+                    "staleness",
+                    &s,
+                    &format!(
+                        "applies to mode: ssp only (mode is {}); remove it or set mode: ssp",
+                        mode.as_str()
+                    ),
+                );
+            }
         }
         if !(self.huber_delta > 0.0 && self.huber_delta.is_finite()) {
             return key("huber_delta", &self.huber_delta, "must be a number > 0");

@@ -183,7 +183,7 @@ mod tests {
         assert_eq!(s.eta0, 0.1);
         assert_eq!(s.tol, None);
         assert!(s.standardize);
-        assert_eq!(s.mode, SgdMode::Gradient);
+        assert_eq!(s.mode, PsMode::Gradient);
         assert_eq!(s.batch_size, None);
         let MasterSpec::ParameterServer(c) =
             parse_master("kind: parameter-server\nmodel_type: classifier\n", "m").unwrap()
@@ -235,7 +235,7 @@ mod tests {
         assert!(master_err(&format!("{ps}batch_size: 0")).contains("batch_size"));
         assert!(master_err(&format!("{ps}huber_delta: 0")).contains("huber_delta"));
         assert!(master_err(&format!("{ps}tol: -1")).contains("tol"));
-        assert!(master_err(&format!("{ps}mode: async")).contains("gradient"));
+        assert!(master_err(&format!("{ps}mode: hogwild")).contains("gradient"));
         assert!(master_err("kind: parameter-server\nmodel_type: forest\n").contains("regressor"));
         assert!(master_err("kind: parameter-server\n").contains("model_type"));
     }
@@ -497,5 +497,24 @@ mod tests {
             worker_err("kind: regression\nmodel: svm\nparams: {solver: liblinear}\n")
                 .contains("params.solver: liblinear is invalid: must be one of: auto, exact, approximate")
         );
+    }
+
+    #[test]
+    fn ssp_staleness_is_bounded_and_belongs_to_ssp() {
+        let ps = |extra: &str| format!("kind: parameter-server\nmodel_type: regressor\n{extra}");
+        let MasterSpec::ParameterServer(s) = parse_master(&ps("mode: ssp\n"), "m.yaml").unwrap() else {
+            panic!()
+        };
+        assert_eq!((s.mode, s.staleness_bound()), (PsMode::Ssp, DEFAULT_STALENESS));
+        let MasterSpec::ParameterServer(s) = parse_master(&ps("mode: async\n"), "m.yaml").unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.mode, PsMode::Async);
+        assert_eq!(
+            master_err(&ps("mode: gradient\nstaleness: 2\n")),
+            "chimera_master.yaml: staleness: 2 is invalid: applies to mode: ssp only (mode is gradient); remove it or set mode: ssp"
+        );
+        assert!(master_err(&ps("mode: ssp\nstaleness: 5000\n")).contains("must be an integer from 0 to 1000"));
+        assert!(master_err(&ps("mode: hogwild\n")).contains("gradient, model-averaging, async, ssp"));
     }
 }
