@@ -210,9 +210,13 @@ pub struct TrainingSummary {
     /// weights they were applied to (`ssp`: behind the worker's own clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staleness_histogram: Option<Vec<u64>>,
+    /// `gradient` and `model-averaging`: per round, the slowest worker's answer time less the
+    /// fastest's (seconds): what waiting for the straggler cost that round.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub straggler_gaps: Option<Vec<f64>>,
     pub final_loss: f64,
     /// The regularized loss of each update, at the weights that update started from
-    /// (`async`: every worker's latest loss, weighted by its share of the rows).
+    /// (`async`: the loss the applied gradient was computed at, on its worker's shard).
     pub loss_history: Vec<f64>,
     /// The final model over standardized features: one row of weights per output, and biases.
     pub weights: Vec<Vec<f64>>,

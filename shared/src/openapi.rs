@@ -127,6 +127,7 @@ fn fit_answer(role: Role, training: bool) -> Value {
             stop_reason: "max_iter".into(),
             mode: "gradient".into(),
             staleness_histogram: None,
+            straggler_gaps: Some(vec![0.0004, 0.0002, 0.0003]),
             final_loss: 0.21,
             loss_history: vec![0.62, 0.35, 0.21],
             weights: vec![vec![0.1, -0.2]],

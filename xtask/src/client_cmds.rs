@@ -31,6 +31,7 @@ pub fn fit(exp: &Experiment) -> Result<(), String> {
     let client = master(exp);
     client.get("/healthz").map_err(|e| unreachable_hint(exp, &e))?;
     let kind = exp.master.kind_name();
+    let mark = crate::report::time_log_mark(exp);
     let fitting = {
         let client = client.clone();
         std::thread::spawn(move || client.fit(kind))
@@ -68,7 +69,35 @@ pub fn fit(exp: &Experiment) -> Result<(), String> {
     bar.finish_and_clear();
     let answer: FitResponse = fitting.join().map_err(|_| "the fit thread panicked".to_string())??;
     print_fit(&answer);
+    record_and_report(exp, &client, answer, mark)?;
     Ok(())
+}
+
+/// After a fit: scores `test/` when it is there, keeps the fit for `cargo xtask report`, writes
+/// the report and prints where it is. `mark`: the master's time log's length before the fit.
+pub fn record_and_report(
+    exp: &Experiment,
+    client: &Client,
+    answer: FitResponse,
+    mark: u64,
+) -> Result<crate::report::FitRecord, String> {
+    let test = crate::report::score_test(exp, client)?;
+    if let Some(t) = &test {
+        println!(
+            "predict {} held-out rows in {:.3} s: {} {:.3}",
+            t.rows, t.seconds, t.metric, t.value
+        );
+    }
+    // The master writes its latency lines out at the end of a fit.
+    let record = crate::report::FitRecord {
+        answer,
+        test,
+        calls: crate::report::calls_since(exp, mark),
+    };
+    crate::report::save(exp, &record)?;
+    let path = crate::report::write(exp)?;
+    crate::report::announce(&path);
+    Ok(record)
 }
 
 pub fn print_fit(fit: &FitResponse) {

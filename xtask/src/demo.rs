@@ -1,9 +1,10 @@
 //! `cargo xtask demo`: a real experiment end to end. For each bundled example it copies the
 //! experiment to `target/chimera-demo/`, starts it, fits, predicts the held-out split, prints
-//! the quality and each worker's time, and stops everything — also on failure and on Ctrl-C.
+//! the quality and each worker's time, writes each run's report, and stops everything — also
+//! on failure and on Ctrl-C. The last run, `stragglers`, trains the same experiment with a slow
+//! worker twice, in `gradient` and in `async` mode, and compares them.
 
-use crate::{csv, docker, local, workspace};
-use chimera_shared::api::{PredRows, PredictRequest};
+use crate::{docker, local, workspace};
 use chimera_shared::client::Client;
 use chimera_shared::config::{Experiment, MasterSpec};
 use std::path::{Path, PathBuf};
@@ -15,7 +16,11 @@ pub const EXAMPLES: &[&str] = &[
     "hybrid-regression",
     "sgd-regression",
     "sgd-classification",
+    "stragglers",
 ];
+
+/// The straggler comparison: worker-2 of `sgd-regression` waits this long before every answer.
+const STRAGGLER_DELAY_MS: u64 = 20;
 
 /// Stops the cluster of `dir` when dropped, so an error or a panic never leaves it running.
 struct Running(PathBuf);
@@ -53,7 +58,11 @@ pub fn run(examples: &[String], use_docker: bool) -> Result<(), String> {
         std::process::exit(130);
     });
     for name in examples {
-        let dir = copy_example(name)?;
+        if name == "stragglers" {
+            stragglers(&current, use_docker)?;
+            continue;
+        }
+        let dir = copy_example(name, name)?;
         *current.lock().map_err(|e| e.to_string())? = Some(dir.clone());
         run_one(name, &dir, use_docker)?;
         *current.lock().map_err(|e| e.to_string())? = None;
@@ -61,12 +70,52 @@ pub fn run(examples: &[String], use_docker: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn copy_example(name: &str) -> Result<PathBuf, String> {
+/// `sgd-regression` with worker-2 slowed down, once synchronous and once asynchronous, for
+/// the same work (2 workers x 100 gradients); prints what the straggler cost each.
+fn stragglers(current: &Arc<Mutex<Option<PathBuf>>>, use_docker: bool) -> Result<(), String> {
+    let mut results = Vec::new();
+    for (mode, updates) in [("gradient", 100), ("async", 200)] {
+        let name = format!("stragglers-{mode}");
+        let dir = copy_example("sgd-regression", &name)?;
+        std::fs::write(
+            dir.join("chimera_master.yaml"),
+            format!("kind: parameter-server\nmodel_type: regressor\nmode: {mode}\nmax_iter: {updates}\n"),
+        )
+        .map_err(|e| e.to_string())?;
+        std::fs::write(
+            dir.join("chimera_workers").join("worker-2.yaml"),
+            format!("kind: sgd\nmodel_type: regressor\ndelay_ms: {STRAGGLER_DELAY_MS}\n"),
+        )
+        .map_err(|e| e.to_string())?;
+        *current.lock().map_err(|e| e.to_string())? = Some(dir.clone());
+        results.push((mode, run_one(&name, &dir, use_docker)?));
+        *current.lock().map_err(|e| e.to_string())? = None;
+    }
+    println!("\n== stragglers: worker-2 answers {STRAGGLER_DELAY_MS} ms late");
+    for (mode, r) in &results {
+        let t = r.answer.training.as_ref();
+        println!(
+            "  {mode:<8} {:>4} updates in {:.3} s, {}{}",
+            t.map_or(0, |t| t.rounds),
+            r.answer.seconds.unwrap_or(f64::NAN),
+            r.test
+                .as_ref()
+                .map_or_else(String::new, |s| format!("held-out {} {:.3}", s.metric, s.value)),
+            t.and_then(|t| t.staleness_histogram.as_ref())
+                .map_or_else(String::new, |h| format!(", staleness histogram {h:?}")),
+        );
+    }
+    println!("  each run's report.html shows the latency, the gap and the staleness behind these figures");
+    Ok(())
+}
+
+/// Copies example `name` to `target/chimera-demo/<as_name>/`.
+fn copy_example(name: &str, as_name: &str) -> Result<PathBuf, String> {
     let from = workspace::root().join("examples").join(name);
     if !from.exists() {
         return Err(format!("no example {name:?}; the examples are {EXAMPLES:?}"));
     }
-    let to = workspace::target_dir().join("chimera-demo").join(name);
+    let to = workspace::target_dir().join("chimera-demo").join(as_name);
     if to.exists() {
         stop(&to);
     }
@@ -76,7 +125,7 @@ fn copy_example(name: &str) -> Result<PathBuf, String> {
     Ok(to)
 }
 
-fn run_one(name: &str, dir: &Path, use_docker: bool) -> Result<(), String> {
+fn run_one(name: &str, dir: &Path, use_docker: bool) -> Result<crate::report::FitRecord, String> {
     let exp = Experiment::load(dir).map_err(|e| e.to_string())?;
     let kind = exp.master.kind_name();
     println!(
@@ -106,43 +155,14 @@ fn run_one(name: &str, dir: &Path, use_docker: bool) -> Result<(), String> {
         Duration::from_secs(600),
     )
     .with_token(exp.env.auth.token.clone());
+    let mark = crate::report::time_log_mark(&exp);
     let fit = client.fit(kind)?;
     crate::client_cmds::print_fit(&fit);
-
-    let x_path = dir.join("test").join("X_test.csv");
-    let y_path = dir.join("test").join("y_test.csv");
-    let x = csv::read(&x_path)?;
-    let y = csv::read(&y_path)?;
-    let request = PredictRequest {
-        columns: x.header.clone(),
-        rows: csv::numbers(&x)?,
-    };
-    let started = Instant::now();
-    let answer = client.predict(kind, &request)?;
-    let seconds = started.elapsed().as_secs_f64();
-    let truth = y.text_column(0).map_err(|e| e.to_string())?;
-    match (&answer.y_pred_labels, &answer.y_pred_rows) {
-        (Some(labels), _) => {
-            println!(
-                "predict {} held-out rows in {seconds:.3} s: accuracy {:.3}",
-                truth.len(),
-                chimera_shared::scores::accuracy(&truth, labels)
-            );
-        }
-        (None, PredRows::Values(pred)) => {
-            let t: Vec<f64> = truth.iter().map(|v| v.trim().parse().unwrap_or(f64::NAN)).collect();
-            println!(
-                "predict {} held-out rows in {seconds:.3} s: R² {:.3}",
-                t.len(),
-                chimera_shared::scores::r2(&t, pred)
-            );
-        }
-        _ => return Err("the master answered neither labels nor values".into()),
+    let record = crate::client_cmds::record_and_report(&exp, &client, fit, mark)?;
+    if !dir.join("test").exists() {
+        return Err(format!("the example {name} has no test/ folder to score"));
     }
-    if !answer.failed_workers.is_empty() {
-        println!("workers that did not contribute: {:?}", answer.failed_workers);
-    }
-    Ok(())
+    Ok(record)
 }
 
 fn describe(exp: &Experiment) -> String {

@@ -10,6 +10,7 @@ mod examples;
 mod import;
 mod kubernetes;
 mod local;
+mod report;
 mod swarm;
 mod workspace;
 
@@ -110,6 +111,12 @@ enum Cmd {
     },
     /// Fit a running experiment, with a progress bar and a per-worker timing table.
     Fit {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Write EXP/report.html from the last `cargo xtask fit`: loss, worker latency, straggler
+    /// gap, staleness, each worker's rows and labels, held-out quality (inline SVG, no server).
+    Report {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
@@ -394,6 +401,7 @@ fn run(cmd: Cmd) -> Result<(), String> {
             markdown,
         }),
         Cmd::Fit { dir } => client_cmds::fit(&load(&dir)?),
+        Cmd::Report { dir } => report::write(&load(&dir)?).map(|path| report::announce(&path)),
         Cmd::Predict { dir, csv, out } => client_cmds::predict(&load(&dir)?, &csv, out.as_deref()),
         Cmd::Status { dir } => client_cmds::status(&load(&dir)?),
     }

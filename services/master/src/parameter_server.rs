@@ -60,8 +60,9 @@ pub async fn fit(
         mode: Some(spec.mode.as_str()),
         ..Progress::default()
     });
+    let mut gaps = Vec::new();
     let (stop, staleness) = match spec.mode {
-        PsMode::Gradient | PsMode::ModelAveraging => (run.rounds(&mut people, &mut trainer).await?, None),
+        PsMode::Gradient | PsMode::ModelAveraging => (run.rounds(&mut people, &mut trainer, &mut gaps).await?, None),
         PsMode::Async => free::run(&run, &mut people, &mut trainer, Pacing::Async).await?,
         PsMode::Ssp => free::run(&run, &mut people, &mut trainer, Pacing::Ssp(spec.staleness_bound())).await?,
     };
@@ -76,6 +77,7 @@ pub async fn fit(
         stop_reason: stop.as_str().to_string(),
         mode: spec.mode.as_str().to_string(),
         staleness_histogram: staleness,
+        straggler_gaps: (!gaps.is_empty()).then_some(gaps),
         final_loss: trainer.history.last().copied().unwrap_or(f64::NAN),
         loss_history: trainer.history.clone(),
         weights: sgd::weights_to_rows(&trainer.w),
@@ -100,7 +102,13 @@ struct Run<'a> {
 
 impl Run<'_> {
     /// `gradient` and `model-averaging`: synchronous rounds until the trainer says stop.
-    async fn rounds(&self, people: &mut Participants, trainer: &mut Trainer) -> Result<StopReason, ApiError> {
+    /// `gaps` gets each counted round's straggler gap.
+    async fn rounds(
+        &self,
+        people: &mut Participants,
+        trainer: &mut Trainer,
+        gaps: &mut Vec<f64>,
+    ) -> Result<StopReason, ApiError> {
         let (pool, spec) = (self.pool, self.spec);
         // `primed[i]`: worker `i` holds the settings. A worker that failed a round may have
         // restarted, so it is sent them again.
@@ -125,6 +133,7 @@ impl Run<'_> {
             let outcome = trainer.round(&answers);
             if trainer.history.len() as u64 == round {
                 self.record_update(trainer, Some(gap), None);
+                gaps.push(gap);
             }
             metrics::histogram!("chimera_ps_round_duration_seconds").record(round_started.elapsed().as_secs_f64());
             match outcome {

@@ -147,30 +147,29 @@ impl Trainer {
 
     /// `mode: async`: applies one worker's gradient as it arrives, `w -= eta · share · g`, so
     /// one answer from every worker moves the weights about as far as one synchronous round.
-    /// The rate follows the schedule per `workers` updates (a sweep), as a round would; the
-    /// loss recorded per update is the share-weighted mean of every worker's latest loss plus
-    /// the penalty; `epsilon` and `tol` look at every worker's latest answer once per sweep.
+    /// The rate follows the schedule per `workers` updates (a sweep), as a round would. The
+    /// loss recorded per update is the one its gradient was computed at (that worker's shard,
+    /// at the weights it read, so a stale gradient shows as a stale loss) plus the penalty;
+    /// once per sweep, `epsilon` looks at every worker's latest gradient and `tol` at the
+    /// sweep's mean loss.
     pub fn apply(&mut self, worker: usize, share: f64, workers: usize, answer: Contribution) -> RoundOutcome {
-        let sweep = self.history.len() as u64 / workers.max(1) as u64 + 1;
+        let workers = workers.max(1);
+        let sweep = self.history.len() as u64 / workers as u64 + 1;
         let eta = self.schedule.eta(sweep);
-        if !answer.loss.is_finite() || answer.grad_w.iter().chain(answer.grad_b.iter()).any(|v| !v.is_finite()) {
-            return RoundOutcome::Diverged { loss: answer.loss };
+        let loss = answer.loss + penalty_value(&self.w, self.penalty);
+        if !loss.is_finite() || answer.grad_w.iter().chain(answer.grad_b.iter()).any(|v| !v.is_finite()) {
+            return RoundOutcome::Diverged { loss };
         }
+        self.history.push(loss);
         self.w.scaled_add(-eta * share, &answer.grad_w);
         self.b.scaled_add(-eta * share, &answer.grad_b);
         if self.latest.len() <= worker {
             self.latest.resize(worker + 1, None);
         }
         self.latest[worker] = Some(answer);
-        let seen: Vec<&Contribution> = self.latest.iter().flatten().collect();
-        let total = seen.iter().map(|a| a.n_samples).sum::<usize>().max(1) as f64;
-        let data_loss: f64 = seen.iter().map(|a| a.n_samples as f64 / total * a.loss).sum();
-        let loss = data_loss + penalty_value(&self.w, self.penalty);
-        if !loss.is_finite() {
-            return RoundOutcome::Diverged { loss };
-        }
-        self.history.push(loss);
-        if self.history.len().is_multiple_of(workers.max(1)) {
+        if self.history.len().is_multiple_of(workers) {
+            let seen: Vec<&Contribution> = self.latest.iter().flatten().collect();
+            let total = seen.iter().map(|a| a.n_samples).sum::<usize>().max(1) as f64;
             let (d, o) = self.w.dim();
             let mut g = Array2::<f64>::zeros((d, o));
             let mut gb = Array1::<f64>::zeros(o);
@@ -181,7 +180,8 @@ impl Trainer {
             if seen.len() >= workers && g.iter().chain(gb.iter()).all(|v| v.abs() <= self.epsilon) {
                 return RoundOutcome::Stop(StopReason::Epsilon);
             }
-            if self.tol_says_stop(loss) {
+            let sweep_loss = self.history[self.history.len() - workers..].iter().sum::<f64>() / workers as f64;
+            if self.tol_says_stop(sweep_loss) {
                 return RoundOutcome::Stop(StopReason::Tol);
             }
         }
@@ -448,5 +448,50 @@ mod tests {
         assert!(Contribution::from_answer(&ok, 2, 1, SgdMode::Gradient).is_ok());
         let e = Contribution::from_answer(&ok, 2, 1, SgdMode::ModelAveraging).unwrap_err();
         assert!(e.contains("weights"), "model averaging needs the new weights: {e}");
+    }
+
+    #[test]
+    fn async_applies_each_gradient_at_its_share_and_counts_updates() {
+        let (x, y, shards) = problem();
+        let s = spec("max_iter: 6\neta0: 0.2\npenalty: none\nmode: async");
+        let p = PenaltySpec {
+            penalty: Penalty::None,
+            alpha: 0.0,
+            l1_ratio: 0.0,
+        };
+        let mut sync = Trainer::new(&spec("max_iter: 2\neta0: 0.2\npenalty: none"), 2, 1);
+        let mut free = Trainer::new(&s, 2, 1);
+        let n = x.nrows() as f64;
+        for round in 0..2 {
+            // Every worker's gradient at the same weights, applied one by one at its share:
+            // one synchronous round, up to rounding.
+            let answers: Vec<_> = shards.iter().map(|r| answer(&x, &y, r, &free, p)).collect();
+            for (i, a) in answers.into_iter().enumerate() {
+                let outcome = free.apply(i, shards[i].len() as f64 / n, 3, a);
+                let last = round == 1 && i == 2;
+                let expected = if last {
+                    RoundOutcome::Stop(StopReason::MaxIter)
+                } else {
+                    RoundOutcome::Continue
+                };
+                assert_eq!(outcome, expected, "round {round} worker {i}");
+            }
+            let answers: Vec<_> = shards.iter().map(|r| answer(&x, &y, r, &sync, p)).collect();
+            sync.round(&answers);
+            assert!((&free.w - &sync.w).iter().all(|v| v.abs() < 1e-12));
+            assert!((&free.b - &sync.b).iter().all(|v| v.abs() < 1e-12));
+        }
+        assert_eq!(free.history.len(), 6, "an update per gradient");
+        // max_iter counts updates, not sweeps.
+        let mut capped = Trainer::new(&spec("max_iter: 1\nmode: async"), 2, 1);
+        let a = answer(&x, &y, &shards[0], &capped, p);
+        assert_eq!(capped.apply(0, 0.5, 2, a), RoundOutcome::Stop(StopReason::MaxIter));
+        // A non-finite gradient changes nothing.
+        let mut bad = answer(&x, &y, &shards[1], &free, p);
+        bad.grad_w[[0, 0]] = f64::NAN;
+        let before = free.w.clone();
+        assert!(matches!(free.apply(1, 0.5, 3, bad), RoundOutcome::Diverged { .. }));
+        assert_eq!(free.w, before);
+        assert_eq!(free.history.len(), 6);
     }
 }
