@@ -108,9 +108,15 @@ pub fn print_fit(fit: &FitResponse) {
     );
     if let Some(t) = &fit.training {
         println!(
-            "  {} rounds, stopped by {}, final loss {:.6}",
-            t.rounds, t.stop_reason, t.final_loss
+            "  {} {}, stopped by {}, final loss {:.6}",
+            t.rounds,
+            if t.mode == "async" { "updates (async)" } else { "rounds" },
+            t.stop_reason,
+            t.final_loss
         );
+        if let Some(h) = &t.staleness_histogram {
+            println!("  staleness histogram (gradients by updates behind): {h:?}");
+        }
     }
     println!("  {:<16} {:>8} {:>10}", "worker", "outcome", "seconds");
     for w in &fit.workers {
@@ -181,6 +187,16 @@ pub fn status(exp: &Experiment) -> Result<(), String> {
                 .map_or_else(|| "-".into(), |l| format!("{l:.6}")),
             s["stop_reason"].as_str().unwrap_or("-")
         );
+        if let Some(mode) = s["mode"].as_str() {
+            let staleness = s["staleness_histogram"].as_array().filter(|h| !h.is_empty());
+            println!(
+                "  mode {mode}{}",
+                staleness.map_or_else(String::new, |h| format!(
+                    ", staleness histogram {}",
+                    serde_json::Value::Array(h.clone())
+                ))
+            );
+        }
     }
     println!(
         "  {:<16} {:<8} {:<32} {:>8} {:>10}",

@@ -181,7 +181,11 @@ fn describe(exp: &Experiment) -> String {
             }
         }
         MasterSpec::ParameterServer(ps) => {
-            format!("distributed SGD, {} rounds at most", ps.max_iter)
+            format!(
+                "distributed SGD, mode {}, {} updates at most",
+                ps.mode.as_str(),
+                ps.max_iter
+            )
         }
     }
 }

@@ -358,29 +358,42 @@ fn calls_by_worker(exp: &Experiment, calls: &[Call], endpoint: &str) -> Vec<(Str
 
 /// Latencies in 20 equal bins from the fastest call to the slowest, one bar per worker.
 fn latency_histogram(per_worker: &[(String, Vec<f64>)]) -> Result<String, String> {
-    let all = per_worker.iter().flat_map(|(_, v)| v.iter().map(|s| s * 1e3));
-    let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let bins = 20;
-    let width = ((hi - lo) / bins as f64).max(1e-6);
-    let labels: Vec<String> = (0..bins).map(|b| format!("{:.2}", lo + width * b as f64)).collect();
-    let series: Vec<(String, Vec<f64>)> = per_worker
+    let ms: Vec<(String, Vec<f64>)> = per_worker
         .iter()
-        .map(|(w, v)| {
-            let mut counts = vec![0.0; bins];
-            for s in v {
-                let b = (((s * 1e3 - lo) / width) as usize).min(bins - 1);
-                counts[b] += 1.0;
-            }
-            (w.clone(), counts)
-        })
+        .map(|(w, v)| (w.clone(), v.iter().map(|s| s * 1e3).collect()))
         .collect();
+    let (labels, counts) = binned(&ms, 20, 2);
     bar_chart(
         "latency histogram",
         "milliseconds (bin start)",
         "calls",
         &labels,
-        &series,
+        &counts,
     )
+}
+
+/// Each series' values counted in `bins` equal bins spanning every series' range; the labels
+/// are the bins' starts with `decimals` decimals.
+fn binned(series: &[(String, Vec<f64>)], bins: usize, decimals: usize) -> (Vec<String>, Vec<(String, Vec<f64>)>) {
+    let (lo, hi) = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let width = ((hi - lo) / bins as f64).max(1e-12);
+    let labels = (0..bins)
+        .map(|b| format!("{:.*}", decimals, lo + width * b as f64))
+        .collect();
+    let counts = series
+        .iter()
+        .map(|(name, v)| {
+            let mut counts = vec![0.0; bins];
+            for x in v {
+                counts[(((x - lo) / width) as usize).min(bins - 1)] += 1.0;
+            }
+            (name.clone(), counts)
+        })
+        .collect();
+    (labels, counts)
 }
 
 /// Each worker's rows and label distribution, read from `chimera_train_data/<worker>/`.
@@ -438,23 +451,7 @@ fn data_section(exp: &Experiment) -> Result<String, String> {
             .iter()
             .map(|(w, v)| (w.clone(), v.iter().filter_map(|s| s.trim().parse().ok()).collect()))
             .collect();
-        let (lo, hi) = numbers
-            .iter()
-            .flat_map(|(_, v)| v.iter().copied())
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
-        let bins = 12;
-        let width = ((hi - lo) / bins as f64).max(1e-12);
-        let labels: Vec<String> = (0..bins).map(|b| format!("{:.3}", lo + width * b as f64)).collect();
-        let series: Vec<(String, Vec<f64>)> = numbers
-            .iter()
-            .map(|(w, v)| {
-                let mut counts = vec![0.0; bins];
-                for x in v {
-                    counts[(((x - lo) / width) as usize).min(bins - 1)] += 1.0;
-                }
-                (w.clone(), counts)
-            })
-            .collect();
+        let (labels, series) = binned(&numbers, 12, 3);
         html += &bar_chart("targets per worker", "target (bin start)", "rows", &labels, &series)?;
     }
     Ok(html + "</section>\n")
@@ -493,14 +490,7 @@ fn line_chart(title: &str, x_desc: &str, y_desc: &str, series: &[(String, Vec<(f
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(draw)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0.0..x_hi, (y_lo - pad)..(y_hi + pad))
-            .map_err(draw)?;
+        let mut chart = frame(&root, title, 0.0..x_hi, (y_lo - pad)..(y_hi + pad))?;
         chart
             .configure_mesh()
             .x_desc(x_desc)
@@ -518,12 +508,7 @@ fn line_chart(title: &str, x_desc: &str, y_desc: &str, series: &[(String, Vec<(f
                 .label(name.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(draw)?;
+        legend(&mut chart)?;
         root.present().map_err(draw)?;
     }
     Ok(svg)
@@ -546,14 +531,7 @@ fn bar_chart(
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(draw)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(64)
-            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0.0..top)
-            .map_err(draw)?;
+        let mut chart = frame(&root, title, -0.5..(n as f64 - 0.5), 0.0..top)?;
         let names = labels.to_vec();
         chart
             .configure_mesh()
@@ -584,16 +562,44 @@ fn bar_chart(
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
         }
         if series.len() > 1 {
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .map_err(draw)?;
+            legend(&mut chart)?;
         }
         root.present().map_err(draw)?;
     }
     Ok(svg)
+}
+
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A white chart of `SIZE` with its caption and axes' room, over `x` and `y`.
+fn frame<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    title: &str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+) -> Result<Chart<'a, 'b>, String> {
+    root.fill(&WHITE).map_err(draw)?;
+    ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x, y)
+        .map_err(draw)
+}
+
+/// The series' names in a framed box.
+fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(draw)
 }
 
 fn draw<E: std::fmt::Debug>(e: E) -> String {
