@@ -404,7 +404,7 @@ impl<'de> Deserialize<'de> for FlatRows {
 }
 
 /// A predict body with its rows in one buffer (workers, the parameter server).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct PredictBody {
     #[serde(rename = "X_pred_columns")]
     pub columns: Vec<String>,

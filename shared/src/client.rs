@@ -82,8 +82,13 @@ impl Client {
     }
 
     pub fn post_bytes(&self, path: &str, body: &[u8]) -> Result<Answer, String> {
+        self.post_bytes_as(path, body, "application/json")
+    }
+
+    /// A POST of `body` as `content_type` (the master's compact bodies, in tests).
+    pub fn post_bytes_as(&self, path: &str, body: &[u8], content_type: &str) -> Result<Answer, String> {
         let url = format!("{}{path}", self.base);
-        let mut req = self.agent.post(&url).content_type("application/json");
+        let mut req = self.agent.post(&url).content_type(content_type);
         if let Some(t) = &self.token {
             req = req.header("authorization", &format!("Bearer {t}"));
         }

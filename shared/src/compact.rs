@@ -4,6 +4,10 @@
 //! classification answer is 1.6 MB instead of about 7 MB of JSON, and the master adds it into
 //! its sums as it decodes, so a large predict costs it about its body size, not several times.
 //! Clients never see it: they send and receive JSON.
+//!
+//! The other way, a large predict's rows: the master parses the client's JSON once and sends
+//! every worker the same compact body ([`encode_rows`]: a header line with the columns and the
+//! shape, then the numbers), so no worker parses the same text again.
 
 use crate::api::Label;
 use serde::{Deserialize, Serialize};
@@ -84,9 +88,87 @@ pub fn decode(bytes: &[u8]) -> Result<Answer<'_>, String> {
     Ok(Answer { header, payload })
 }
 
+/// The media type of a compact rows body (the master's large predict to its workers).
+pub const ROWS_MEDIA_TYPE: &str = "application/x-chimera-rows";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RowsHeader {
+    #[serde(rename = "X_pred_columns")]
+    columns: Vec<String>,
+    n_rows: usize,
+    width: usize,
+}
+
+/// A predict body as a compact rows body: `{"X_pred_columns": [...], "n_rows": N, "width": W}`,
+/// a newline, then the `N × W` numbers, row-major, little-endian f64.
+pub fn encode_rows(body: &crate::api::PredictBody) -> Vec<u8> {
+    let header = RowsHeader {
+        columns: body.columns.clone(),
+        n_rows: body.rows.n_rows,
+        width: body.rows.width,
+    };
+    let mut out = serde_json::to_vec(&header).unwrap_or_default();
+    out.push(b'\n');
+    out.reserve(body.rows.values.len() * 8);
+    for v in &body.rows.values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// Reads a compact rows body back, checking its shape against its length; the numbers are
+/// checked like a JSON body's (`predict::check_rows`) by the caller.
+pub fn decode_rows(bytes: &[u8]) -> Result<crate::api::PredictBody, String> {
+    let end = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or("a compact rows body without its header line")?;
+    let header: RowsHeader =
+        serde_json::from_slice(&bytes[..end]).map_err(|e| format!("an unreadable compact rows header: {e}"))?;
+    let payload = &bytes[end + 1..];
+    let expected = header.n_rows.checked_mul(header.width).and_then(|n| n.checked_mul(8));
+    if expected != Some(payload.len()) {
+        return Err(format!(
+            "{} bytes of numbers for {} rows x {} (expected {:?})",
+            payload.len(),
+            header.n_rows,
+            header.width,
+            expected
+        ));
+    }
+    let values = payload
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default()))
+        .collect();
+    Ok(crate::api::PredictBody {
+        columns: header.columns,
+        rows: crate::api::FlatRows {
+            values,
+            n_rows: header.n_rows,
+            width: header.width,
+            ragged: None,
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_travel_bit_for_bit_and_a_short_body_is_named() {
+        let body: crate::api::PredictBody =
+            serde_json::from_str(r#"{"X_pred_columns": ["a", "b"], "X_pred_rows": [[0.1, 1e-300], [-2.5, 3.0]]}"#)
+                .unwrap();
+        let bytes = encode_rows(&body);
+        assert_eq!(decode_rows(&bytes).unwrap(), body);
+        assert!(decode_rows(&bytes[..bytes.len() - 3])
+            .unwrap_err()
+            .contains("bytes of numbers"));
+        assert!(decode_rows(b"{}").is_err(), "no header line");
+        let huge = br#"{"X_pred_columns": [], "n_rows": 18446744073709551615, "width": 2}"#.to_vec();
+        assert!(decode_rows(&[huge, b"\n".to_vec()].concat()).is_err(), "no overflow");
+    }
 
     #[test]
     fn numbers_travel_bit_for_bit_and_bad_answers_are_named() {

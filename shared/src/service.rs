@@ -146,6 +146,18 @@ pub async fn read_body<'a>(
     limits: BodyLimits,
     large: &'a LargeRequests,
 ) -> Result<(web::Bytes, Option<LargePermit<'a>>), ApiError> {
+    read_body_as(req, payload, limits, large, &[]).await
+}
+
+/// [`read_body`] that also accepts the media types `also` (a worker's predict takes the
+/// master's compact rows).
+pub async fn read_body_as<'a>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limits: BodyLimits,
+    large: &'a LargeRequests,
+    also: &[&str],
+) -> Result<(web::Bytes, Option<LargePermit<'a>>), ApiError> {
     let too_large = move || {
         ApiError::new(
             Code::PayloadTooLarge,
@@ -188,7 +200,7 @@ pub async fn read_body<'a>(
         )
     })??;
     if !body.iter().all(u8::is_ascii_whitespace) {
-        check_json_content_type(req)?;
+        check_json_content_type(req, also)?;
     }
     if permit.is_none() {
         permit = large.admit(body.len())?;
@@ -211,14 +223,14 @@ pub async fn off_thread_if<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("the worker thread failed: {e}")))?
 }
 
-/// `application/json`, or any `+json` type; no `Content-Type` at all is allowed.
-fn check_json_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+/// `application/json`, any `+json` type, or one of `also`; no `Content-Type` at all is allowed.
+fn check_json_content_type(req: &HttpRequest, also: &[&str]) -> Result<(), ApiError> {
     let Some(value) = req.headers().get(actix_web::http::header::CONTENT_TYPE) else {
         return Ok(());
     };
     let text = value.to_str().unwrap_or("").to_ascii_lowercase();
     let essence = text.split(';').next().unwrap_or("").trim();
-    if essence == "application/json" || essence.ends_with("+json") {
+    if essence == "application/json" || essence.ends_with("+json") || also.contains(&essence) {
         return Ok(());
     }
     Err(ApiError::new(

@@ -231,18 +231,18 @@ impl WorkerPool {
 
     /// The same request to every worker at once; results in the workers' order.
     pub async fn call_all(&self, path: &'static str, body: Option<Bytes>) -> Vec<CallResult> {
-        self.fan_out(self.workers.list.iter(), path, body, None).await
+        self.fan_out(self.workers.list.iter(), path, body, JSON).await
     }
 
-    /// [`Self::call_all`], asking for answers of the media type `accept`.
-    pub async fn call_all_accepting(&self, path: &'static str, body: Bytes, accept: &'static str) -> Vec<CallResult> {
-        self.fan_out(self.workers.list.iter(), path, Some(body), Some(accept))
-            .await
+    /// [`Self::call_all`] with a body of `media.content_type`, asking for answers of the media
+    /// type `media.accept`.
+    pub async fn call_all_as(&self, path: &'static str, body: Bytes, media: Media) -> Vec<CallResult> {
+        self.fan_out(self.workers.list.iter(), path, Some(body), media).await
     }
 
     /// The same request to the workers at these indices at once; results in that order.
     pub async fn call_some(&self, which: &[usize], path: &'static str, body: Option<Bytes>) -> Vec<CallResult> {
-        self.fan_out(which.iter().map(|&i| &self.workers.list[i]), path, body, None)
+        self.fan_out(which.iter().map(|&i| &self.workers.list[i]), path, body, JSON)
             .await
     }
 
@@ -251,9 +251,9 @@ impl WorkerPool {
         workers: impl Iterator<Item = &'a WorkerRef>,
         path: &'static str,
         body: Option<Bytes>,
-        accept: Option<&'static str>,
+        media: Media,
     ) -> Vec<CallResult> {
-        join_all(workers.map(|w| self.call(w, path, body.clone(), accept))).await
+        join_all(workers.map(|w| self.call(w, path, body.clone(), media))).await
     }
 
     /// Asks every worker's `/healthz` at once.
@@ -263,13 +263,7 @@ impl WorkerPool {
     }
 
     /// POSTs (or GETs, without a body) `path` on `worker`, retrying as the policy allows.
-    async fn call(
-        &self,
-        worker: &WorkerRef,
-        path: &'static str,
-        body: Option<Bytes>,
-        accept: Option<&'static str>,
-    ) -> CallResult {
+    async fn call(&self, worker: &WorkerRef, path: &'static str, body: Option<Bytes>, media: Media) -> CallResult {
         let Workers {
             settings,
             last_calls,
@@ -298,7 +292,7 @@ impl WorkerPool {
         loop {
             tries += 1;
             let attempt_started = Instant::now();
-            let result = once(&self.client, settings, timeout, &url, body.clone(), accept).await;
+            let result = once(&self.client, settings, timeout, &url, body.clone(), media).await;
             // No answer at all (timeout, refused, reset): skip this worker from now on until
             // the probe sees it healthy; any answer, even an error, means it is up.
             worker.down.store(result.is_err(), Ordering::SeqCst);
@@ -351,16 +345,29 @@ impl WorkerPool {
     }
 }
 
+/// What a call's body is and what answer it asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct Media {
+    pub content_type: &'static str,
+    pub accept: Option<&'static str>,
+}
+
+/// JSON both ways, as a client's calls are.
+const JSON: Media = Media {
+    content_type: "application/json",
+    accept: None,
+};
+
 async fn once(
     client: &awc::Client,
     settings: &CallSettings,
     timeout: Duration,
     url: &str,
     body: Option<Bytes>,
-    accept: Option<&'static str>,
+    media: Media,
 ) -> Result<(u16, Bytes), (Outcome, String)> {
     let request = match body {
-        Some(_) => client.post(url).insert_header(("content-type", "application/json")),
+        Some(_) => client.post(url).insert_header(("content-type", media.content_type)),
         None => client.get(url),
     }
     .timeout(timeout);
@@ -368,7 +375,7 @@ async fn once(
         Some(token) => request.insert_header(("authorization", format!("Bearer {token}"))),
         None => request,
     };
-    let request = match accept {
+    let request = match media.accept {
         Some(media_type) => request.insert_header(("accept", media_type)),
         None => request,
     };

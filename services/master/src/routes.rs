@@ -18,10 +18,9 @@ use chimera_shared::{predict, ApiError, Code};
 use std::future::Future;
 use std::time::Instant;
 
-/// Bodies above this size are parsed on the blocking pool, not on an HTTP thread.
+/// Bodies above this size are parsed on the blocking pool, not on an HTTP thread (and an
+/// aggregation predict this large goes to the workers as compact rows).
 const INLINE_BYTES: usize = 256 * 1024;
-/// Answers of more rows than this are combined on the blocking pool.
-const INLINE_ROWS: usize = 2_000;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for (_, path, route) in routes() {
@@ -284,17 +283,31 @@ async fn aggregation_predict(
     let started = Instant::now();
     require_kind(&state, "aggregation", paths::AGGREGATION_PREDICT)?;
     let (body, _large) = read_body(&req, body, state.body_limits(), &state.large).await?;
-    // Check the shape here, so malformed JSON, bad columns or no rows never fan out; the
-    // numbers are parsed (and any bad one named) by the workers, once each. A large body is
-    // looked at on the blocking pool, never on an HTTP thread.
+    // Check the request here, so malformed JSON, bad columns or no rows never fan out. A large
+    // body whose numbers take less room as f64 than as text is parsed once, here, and sent to
+    // every worker as compact rows, so no worker parses the same text again. Any other body is
+    // only shaped (columns, row count) and goes out as it came; each worker parses its numbers.
+    // Every number but the last follows a comma, so `8 × (commas + 1)` bounds the parsed
+    // numbers' size: counting commas is far cheaper than a parse, and keeps the master's
+    // memory under twice the body.
     let max_columns = state.limits.max_columns;
-    let shape_of = body.clone();
-    let shape: PredictShape = service::off_thread_if(body.len() > INLINE_BYTES, move || {
-        let shape: PredictShape = parse_json(&shape_of)?;
+    let large = body.len() > INLINE_BYTES;
+    let (n_rows, body, rows_type) = service::off_thread_if(large, move || {
+        let numbers_at_most = body.iter().filter(|&&b| b == b',').count() + 1;
+        if large && numbers_at_most.saturating_mul(8) < body.len() {
+            let request: PredictBody = parse_json(&body)?;
+            drop(body); // Parsed: the text is not needed any more.
+            predict::check_column_count(request.columns.len(), max_columns)?;
+            let columns = predict::check_columns(&request.columns)?;
+            predict::check_rows(&request.rows, &columns)?;
+            let rows = Bytes::from(compact::encode_rows(&request));
+            return Ok((request.rows.n_rows, rows, Some(compact::ROWS_MEDIA_TYPE)));
+        }
+        let shape: PredictShape = parse_json(&body)?;
         predict::check_column_count(shape.columns.len(), max_columns)?;
         predict::check_columns(&shape.columns)?;
         predict::check_not_empty(shape.rows.0)?;
-        Ok(shape)
+        Ok((shape.rows.0, body, None))
     })
     .await?;
     if !state.has_model() {
@@ -306,16 +319,18 @@ async fn aggregation_predict(
             ),
         ));
     }
-    let n_rows = shape.rows.0;
-    // A large predict asks the workers for compact answers and sums them as they are decoded:
-    // the master then holds about its body's size, not every worker's JSON and its parse.
-    let compact = n_rows > INLINE_ROWS;
-    let results = if compact {
-        pool.call_all_accepting(paths::MODEL_PREDICT, body, compact::MEDIA_TYPE)
-            .await
+    // A large predict also asks the workers for compact answers and sums them as they are
+    // decoded: the master then holds about its body's size, not every worker's JSON.
+    let results = if large {
+        let media = pool::Media {
+            content_type: rows_type.unwrap_or("application/json"),
+            accept: Some(compact::MEDIA_TYPE),
+        };
+        pool.call_all_as(paths::MODEL_PREDICT, body, media).await
     } else {
         pool.call_all(paths::MODEL_PREDICT, Some(body)).await
     };
+    let compact = large;
     let mut raw = Vec::new();
     let mut failed = Vec::new();
     let mut client_errors = Vec::new();

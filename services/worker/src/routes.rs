@@ -10,7 +10,7 @@ use chimera_shared::api::{paths, FitResponse, FitStepRequest, PredictBody};
 use chimera_shared::compact;
 use chimera_shared::config::{SgdMode, WorkerKind};
 use chimera_shared::openapi::Role;
-use chimera_shared::service::{self, parse_json, read_body};
+use chimera_shared::service::{self, parse_json, read_body, read_body_as};
 use chimera_shared::{predict, ApiError, Code};
 use ndarray::Array2;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -147,16 +147,34 @@ async fn model_predict(
     state: web::Data<WorkerState>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (body, _large) = read_body(&req, body, state.body_limits(), &state.large).await?;
+    let (body, _large) = read_body_as(
+        &req,
+        body,
+        state.body_limits(),
+        &state.large,
+        &[compact::ROWS_MEDIA_TYPE],
+    )
+    .await?;
     // The master asks for the compact answer on large predicts (see `chimera_shared::compact`).
     let compact = req
         .headers()
         .get(actix_web::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains(compact::MEDIA_TYPE));
+    // The master's large predicts come as compact rows (parsed once, by the master).
+    let rows_body = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(compact::ROWS_MEDIA_TYPE));
     let worker = state.clone();
     let answer = service::off_thread_if(body.len() > INLINE_PREDICT_BYTES, move || {
-        let (output, target) = predict_output(&worker, &body)?;
+        let request = if rows_body {
+            compact::decode_rows(&body).map_err(|e| ApiError::new(Code::InvalidRequest, e))?
+        } else {
+            parse_json(&body)?
+        };
+        let (output, target) = predict_output(&worker, &request)?;
         if compact {
             return Ok(compact_answer(output, target));
         }
@@ -188,8 +206,7 @@ fn compact_answer(output: ml::Output, target: &Target) -> Vec<u8> {
 }
 
 /// Parse, check, align, predict: the whole predict up to the answer's encoding.
-fn predict_output<'a>(state: &'a WorkerState, body: &[u8]) -> Result<(ml::Output, &'a Target), ApiError> {
-    let request: PredictBody = parse_json(body)?;
+fn predict_output<'a>(state: &'a WorkerState, request: &PredictBody) -> Result<(ml::Output, &'a Target), ApiError> {
     predict::check_column_count(request.columns.len(), state.limits.max_columns)?;
     let columns = predict::check_columns(&request.columns)?;
     predict::check_rows(&request.rows, &columns)?;
