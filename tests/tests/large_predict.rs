@@ -51,7 +51,10 @@ fn a_large_predict_through_compact_rows_answers_what_small_predicts_do() {
     let large = large.y_pred_proba.unwrap();
     assert_eq!(large.len(), small.len());
     for (i, (a, b)) in large.iter().zip(&small).enumerate() {
-        assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12), "row {i}: {a:?} vs {b:?}");
+        assert!(
+            a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12),
+            "row {i}: {a:?} vs {b:?}"
+        );
     }
 }
 

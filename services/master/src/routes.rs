@@ -293,9 +293,13 @@ async fn aggregation_predict(
     let max_columns = state.limits.max_columns;
     let large = body.len() > INLINE_BYTES;
     let (n_rows, body, rows_type) = service::off_thread_if(large, move || {
-        let numbers_at_most = body.iter().filter(|&&b| b == b',').count() + 1;
-        if large && numbers_at_most.saturating_mul(8) < body.len() {
-            let request: PredictBody = parse_json(&body)?;
+        if large && predict::numbers_at_most(&body).saturating_mul(8) < body.len() {
+            // Parsed on every core (the workers wait for it anyway).
+            let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+            let request: PredictBody = match predict::parse_body_parallel(&body, threads) {
+                Some(request) => request,
+                None => parse_json(&body)?,
+            };
             drop(body); // Parsed: the text is not needed any more.
             predict::check_column_count(request.columns.len(), max_columns)?;
             let columns = predict::check_columns(&request.columns)?;
