@@ -55,13 +55,7 @@ pub fn encode(header: &Header, values: impl Iterator<Item = f64>) -> Vec<u8> {
 /// Checks everything a peer could get wrong: the header, the classes against the width, the
 /// payload's length, and that every number is finite.
 pub fn decode(bytes: &[u8]) -> Result<Answer<'_>, String> {
-    let end = bytes
-        .iter()
-        .position(|&b| b == b'\n')
-        .ok_or("a compact answer without its header line")?;
-    let header: Header =
-        serde_json::from_slice(&bytes[..end]).map_err(|e| format!("an unreadable compact header: {e}"))?;
-    let payload = &bytes[end + 1..];
+    let (header, payload): (Header, _) = split("a compact answer", bytes)?;
     if header.width == 0 || header.classes.as_ref().is_some_and(|c| c.len() != header.width) {
         return Err(format!(
             "a compact header of width {} with {:?} classes",
@@ -69,16 +63,7 @@ pub fn decode(bytes: &[u8]) -> Result<Answer<'_>, String> {
             header.classes.as_ref().map(Vec::len)
         ));
     }
-    let expected = header.n_rows.checked_mul(header.width).and_then(|n| n.checked_mul(8));
-    if expected != Some(payload.len()) {
-        return Err(format!(
-            "{} bytes of numbers for {} rows x {} (expected {:?})",
-            payload.len(),
-            header.n_rows,
-            header.width,
-            expected
-        ));
-    }
+    check_length(payload, header.n_rows, header.width)?;
     if payload
         .chunks_exact(8)
         .any(|b| !f64::from_le_bytes(b.try_into().unwrap_or_default()).is_finite())
@@ -86,6 +71,28 @@ pub fn decode(bytes: &[u8]) -> Result<Answer<'_>, String> {
         return Err("a number that is not finite".into());
     }
     Ok(Answer { header, payload })
+}
+
+/// A compact body's header line, read as `H`, and the numbers after it.
+fn split<'a, H: serde::de::DeserializeOwned>(what: &str, bytes: &'a [u8]) -> Result<(H, &'a [u8]), String> {
+    let end = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or_else(|| format!("{what} without its header line"))?;
+    let header = serde_json::from_slice(&bytes[..end]).map_err(|e| format!("{what}: an unreadable header: {e}"))?;
+    Ok((header, &bytes[end + 1..]))
+}
+
+/// `n_rows × width` little-endian f64 must be exactly the payload (no overflow on the way).
+fn check_length(payload: &[u8], n_rows: usize, width: usize) -> Result<(), String> {
+    let expected = n_rows.checked_mul(width).and_then(|n| n.checked_mul(8));
+    if expected == Some(payload.len()) {
+        return Ok(());
+    }
+    Err(format!(
+        "{} bytes of numbers for {n_rows} rows x {width} (expected {expected:?})",
+        payload.len()
+    ))
 }
 
 /// The media type of a compact rows body (the master's large predict to its workers).
@@ -119,23 +126,8 @@ pub fn encode_rows(body: &crate::api::PredictBody) -> Vec<u8> {
 /// Reads a compact rows body back, checking its shape against its length; the numbers are
 /// checked like a JSON body's (`predict::check_rows`) by the caller.
 pub fn decode_rows(bytes: &[u8]) -> Result<crate::api::PredictBody, String> {
-    let end = bytes
-        .iter()
-        .position(|&b| b == b'\n')
-        .ok_or("a compact rows body without its header line")?;
-    let header: RowsHeader =
-        serde_json::from_slice(&bytes[..end]).map_err(|e| format!("an unreadable compact rows header: {e}"))?;
-    let payload = &bytes[end + 1..];
-    let expected = header.n_rows.checked_mul(header.width).and_then(|n| n.checked_mul(8));
-    if expected != Some(payload.len()) {
-        return Err(format!(
-            "{} bytes of numbers for {} rows x {} (expected {:?})",
-            payload.len(),
-            header.n_rows,
-            header.width,
-            expected
-        ));
-    }
+    let (header, payload): (RowsHeader, _) = split("a compact rows body", bytes)?;
+    check_length(payload, header.n_rows, header.width)?;
     let values = payload
         .chunks_exact(8)
         .map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default()))
