@@ -183,14 +183,11 @@ fn models(c: &mut Criterion) {
             "kind: classification\nmodel: k_neighbors\n",
             &classification,
         ),
-        // Beyond 10,000 rows `solver: auto` is the approximate one (Nyström + coordinate descent).
-        (
-            "svm-rbf-classification",
-            "kind: classification\nmodel: svm\n",
-            &classification,
-        ),
-        ("svm-rbf-regression", "kind: regression\nmodel: svm\n", &regression),
     ] {
+        bench_fit(&mut group, name, yaml, ds, &weights);
+    }
+    // Beyond 10,000 rows `solver: auto` is the approximate one (Nyström + coordinate descent).
+    for (name, yaml, ds) in svm_cases(&classification, &regression) {
         bench_fit(&mut group, name, yaml, ds, &weights);
     }
     group.finish();
@@ -213,17 +210,25 @@ fn models(c: &mut Criterion) {
     let weights = vec![1.0; 10_000];
     let mut group = c.benchmark_group("svm-10000x20");
     group.sample_size(10);
-    for (name, yaml, ds) in [
-        (
-            "svm-rbf-classification",
-            "kind: classification\nmodel: svm\n",
-            &classification,
-        ),
-        ("svm-rbf-regression", "kind: regression\nmodel: svm\n", &regression),
-    ] {
+    for (name, yaml, ds) in svm_cases(&classification, &regression) {
         bench_fit(&mut group, name, yaml, ds, &weights);
     }
     group.finish();
+}
+
+/// The default `svm` on a classification and a regression dataset.
+fn svm_cases<'a>(
+    classification: &'a data::Dataset,
+    regression: &'a data::Dataset,
+) -> [(&'static str, &'static str, &'a data::Dataset); 2] {
+    [
+        (
+            "svm-rbf-classification",
+            "kind: classification\nmodel: svm\n",
+            classification,
+        ),
+        ("svm-rbf-regression", "kind: regression\nmodel: svm\n", regression),
+    ]
 }
 
 criterion_group!(benches, gradient, csv_loading, predict, models);

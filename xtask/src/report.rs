@@ -7,7 +7,7 @@
 //! is there. The report adds what the experiment's folder holds: each worker's rows and labels.
 
 use crate::csv;
-use chimera_shared::api::{FitResponse, PredRows, PredictRequest};
+use chimera_shared::api::{FitResponse, PredRows, PredictRequest, PredictResponse};
 use chimera_shared::client::Client;
 use chimera_shared::config::{Experiment, MasterSpec, ModelType, TaskKind, WorkerKind};
 use plotters::prelude::*;
@@ -119,21 +119,27 @@ pub fn score_test(exp: &Experiment, client: &Client) -> Result<Option<TestScore>
     let started = Instant::now();
     let answer = client.predict(exp.master.kind_name(), &request)?;
     let seconds = started.elapsed().as_secs_f64();
-    let (metric, value) = match (&answer.y_pred_labels, &answer.y_pred_rows) {
-        (None, PredRows::Values(pred)) => {
-            let t: Vec<f64> = truth.iter().map(|v| v.trim().parse().unwrap_or(f64::NAN)).collect();
-            ("R²", chimera_shared::scores::r2(&t, pred))
-        }
-        (Some(labels), _) | (None, PredRows::Labels(labels)) => {
-            ("accuracy", chimera_shared::scores::accuracy(&truth, labels))
-        }
-    };
+    let (metric, value) = quality(&truth, &answer);
     Ok(Some(TestScore {
-        metric: metric.to_string(),
+        metric: if metric == "r2" { "R²" } else { metric }.to_string(),
         value,
         rows: truth.len(),
         seconds,
     }))
+}
+
+/// A predict's quality against the true values or labels: `("r2", R²)` when it answered
+/// values, else `("accuracy", accuracy)` of its labels.
+pub fn quality(truth: &[String], answer: &PredictResponse) -> (&'static str, f64) {
+    match (&answer.y_pred_labels, &answer.y_pred_rows) {
+        (None, PredRows::Values(pred)) => {
+            let t: Vec<f64> = truth.iter().map(|v| v.trim().parse().unwrap_or(f64::NAN)).collect();
+            ("r2", chimera_shared::scores::r2(&t, pred))
+        }
+        (Some(labels), _) | (None, PredRows::Labels(labels)) => {
+            ("accuracy", chimera_shared::scores::accuracy(truth, labels))
+        }
+    }
 }
 
 pub fn save(exp: &Experiment, record: &FitRecord) -> Result<(), String> {

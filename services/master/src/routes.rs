@@ -334,7 +334,6 @@ async fn aggregation_predict(
     } else {
         pool.call_all(paths::MODEL_PREDICT, Some(body)).await
     };
-    let compact = large;
     let mut raw = Vec::new();
     let mut failed = Vec::new();
     let mut client_errors = Vec::new();
@@ -354,8 +353,8 @@ async fn aggregation_predict(
     let task = state
         .task
         .ok_or_else(|| ApiError::internal("an aggregation master without model workers"))?;
-    let (combined, failed) = service::off_thread_if(compact, move || {
-        if compact {
+    let (combined, failed) = service::off_thread_if(large, move || {
+        if large {
             return Ok(match aggregate::combine_compact(task, n_rows, raw, failed) {
                 Ok(combined) => (Some(Combined::Streamed(combined)), Vec::new()),
                 Err(failed) => (None, failed),

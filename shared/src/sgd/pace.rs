@@ -134,11 +134,6 @@ impl Pace {
         self.applied
     }
 
-    /// Whether any worker's step is under way.
-    pub fn any_busy(&self) -> bool {
-        self.busy.iter().any(|&b| b)
-    }
-
     fn record(&mut self, staleness: u64) {
         let at = usize::try_from(staleness).unwrap_or(usize::MAX).min(MAX_HISTOGRAM - 1);
         if self.histogram.len() <= at {

@@ -8,7 +8,6 @@ mod data;
 mod report;
 
 use crate::{docker, workspace};
-use chimera_shared::api::PredRows;
 use chimera_shared::config::Loss;
 use cluster::{experiment, git_revision, gradient_floor, http_floor, load, machine, Cluster};
 use data::{contiguous_shards, synthetic, Data};
@@ -36,10 +35,6 @@ fn timed<T>(f: impl FnOnce() -> Result<T, String>) -> Result<(f64, T), String> {
     let started = Instant::now();
     let out = f()?;
     Ok((started.elapsed().as_secs_f64(), out))
-}
-
-fn accuracy(truth: &[String], answer: &chimera_shared::api::PredictResponse) -> f64 {
-    chimera_shared::scores::accuracy(truth, answer.y_pred_labels.as_deref().unwrap_or_default())
 }
 
 /// One parameter-server scenario: its data, model and how often to repeat.
@@ -105,13 +100,8 @@ fn parameter_server_scenario(
         ratios.push(t / 200.0 / (http + grad));
     }
     let answer = client.predict("parameter-server", &case.test.request(0..case.test.x.len()))?;
-    let quality = match &answer.y_pred_rows {
-        PredRows::Values(pred) if answer.y_pred_labels.is_none() => {
-            let truth: Vec<f64> = case.test.y.iter().map(|v| v.parse().unwrap_or(f64::NAN)).collect();
-            json!({"r2": chimera_shared::scores::r2(&truth, pred)})
-        }
-        _ => json!({"accuracy": accuracy(&case.test.y, &answer)}),
-    };
+    let (metric, value) = crate::report::quality(&case.test.y, &answer);
+    let quality = json!({ metric: value });
     let (fit_s, http) = (median(times), median(floors));
     report.emit(json!({
         "scenario": case.scenario, "k": k, "median_s": fit_s, "repeats": case.repeats, "quality": quality,
@@ -232,7 +222,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
             let answer: chimera_shared::api::PredictResponse = last.ok_or("no predict ran")?.ok()?;
             report.emit(json!({
                 "scenario": "predict_40000_rows", "k": k, "median_s": median(times), "repeats": repeats,
-                "quality": {"accuracy": accuracy(&synth_truth, &answer)},
+                "quality": {"accuracy": crate::report::quality(&synth_truth, &answer).1},
             }));
         }
         let one_row = serde_json::to_vec(&synth_test.request(0..1)).map_err(|e| e.to_string())?;

@@ -29,6 +29,7 @@ pub(super) async fn run(
     let mut pace = Pace::new(pacing, k);
     let primed: Vec<AtomicBool> = (0..k).map(|_| AtomicBool::new(false)).collect();
     let mut inflight: FuturesUnordered<InFlight<'_>> = FuturesUnordered::new();
+    let all_rows = run.rows.iter().sum::<usize>().max(1) as f64;
     loop {
         let update = pace.updates() + 1;
         let before = people.active();
@@ -75,7 +76,7 @@ pub(super) async fn run(
         let (staleness, now) = pace.answered(i, answer);
         metrics::histogram!("chimera_ps_staleness").record(staleness as f64);
         if let Some(gradient) = now {
-            let share = run.rows[i] as f64 / run.rows.iter().sum::<usize>().max(1) as f64;
+            let share = run.rows[i] as f64 / all_rows;
             let outcome = trainer.apply(i, share, active.len(), gradient);
             if let RoundOutcome::Diverged { loss } = outcome {
                 return Err(diverged(update, loss));

@@ -40,12 +40,15 @@ pub struct Features {
     /// RBF: the landmarks and `C⁻¹` (lower triangular), to fold the weights back.
     nystroem: Option<(Array2<f64>, Array2<f64>)>,
     kernel: Kernel,
+    /// Each row's `|φ_t|²` plus the intercept's 1: the diagonal of the dual's matrix, the
+    /// same for every machine fitted on these features (one per class).
+    diag: Vec<f64>,
 }
 
 impl Features {
     /// Maps rows `rows` of `x`. `n_components` landmarks are drawn from them with `seed`.
     pub fn new(kernel: Kernel, x: ArrayView2<'_, f64>, rows: &[usize], n_components: usize, seed: u64) -> Features {
-        match kernel {
+        let features = match kernel {
             Kernel::Linear => {
                 let mean = x
                     .select(Axis(0), rows)
@@ -66,6 +69,7 @@ impl Features {
                     mean,
                     nystroem: None,
                     kernel,
+                    diag: Vec::new(),
                 }
             }
             Kernel::Rbf { gamma } => {
@@ -112,9 +116,11 @@ impl Features {
                     mean,
                     nystroem: Some((landmarks, inverse)),
                     kernel,
+                    diag: Vec::new(),
                 }
             }
-        }
+        };
+        features.with_diag()
     }
 
     fn len(&self) -> usize {
@@ -140,9 +146,14 @@ impl Features {
         bias[0] += d;
     }
 
-    /// `|φ_t|²` plus the intercept's 1: the diagonal of the dual's matrix.
-    fn square(&self, t: usize) -> f64 {
-        self.row(t).iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() + 1.0
+    /// Sets [`Features::diag`] from the stored rows.
+    fn with_diag(mut self) -> Features {
+        self.diag = self
+            .values
+            .chunks(self.dim.max(1))
+            .map(|row| row.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() + 1.0)
+            .collect();
+        self
     }
 
     /// The decision value of every mapped row.
@@ -275,7 +286,7 @@ pub fn classify(features: &Features, signs: &[f64], bound: &[f64], tol: f64, see
     let n = features.len();
     let mut w = vec![0.0; features.dim + 1];
     let mut a = vec![0.0; n];
-    let diag: Vec<f64> = (0..n).map(|t| features.square(t)).collect();
+    let diag = &features.diag;
     let mut index: Vec<usize> = (0..n).collect();
     let mut active = n;
     let mut rng = StdRng::seed_from_u64(seed);
@@ -343,7 +354,7 @@ pub fn regress(features: &Features, z: &[f64], bound: &[f64], epsilon: f64, tol:
     let n = features.len();
     let mut w = vec![0.0; features.dim + 1];
     let mut b = vec![0.0; n];
-    let diag: Vec<f64> = (0..n).map(|t| features.square(t)).collect();
+    let diag = &features.diag;
     let mut index: Vec<usize> = (0..n).collect();
     let mut active = n;
     let mut rng = StdRng::seed_from_u64(seed);
