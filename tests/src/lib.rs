@@ -10,9 +10,9 @@ use chimera_shared::config::{dotenv, EnvSource, Experiment};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Weak};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -89,6 +89,9 @@ pub struct Node {
     pub port: u16,
     handle: ServerHandle,
     thread: Option<JoinHandle<()>>,
+    /// The state the server's HTTP threads share, when the test knows it: [`Node::kill`] waits
+    /// until every thread has let go of it, that is until no connection can still be served.
+    served: Option<Weak<dyn Send + Sync>>,
 }
 
 impl Node {
@@ -121,7 +124,16 @@ impl Node {
             port,
             handle,
             thread: Some(thread),
+            served: None,
         }
+    }
+
+    /// Lets [`Node::kill`] wait for the server's threads to drop `state`.
+    #[must_use]
+    pub fn serving<T: Send + Sync + 'static>(mut self, state: &Arc<T>) -> Node {
+        let weak: Weak<dyn Send + Sync> = Arc::downgrade(state) as Weak<dyn Send + Sync>;
+        self.served = Some(weak);
+        self
     }
 
     pub fn url(&self) -> String {
@@ -133,10 +145,25 @@ impl Node {
     }
 
     /// Stops the server at once, as a killed process would (connections are dropped).
+    ///
+    /// A forced stop only closes the listener before it returns: each HTTP thread gets the
+    /// stop as a message, and until it reads it, a keep-alive connection the master pooled
+    /// could still be served. A killed process answers nothing, so this waits for the threads.
     pub fn kill(&mut self) {
         actix_web::rt::System::new().block_on(self.handle.stop(false));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        if let Some(served) = self.served.take() {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while served.strong_count() > 0 {
+                assert!(
+                    Instant::now() < deadline,
+                    "{} still serves 30 s after it was killed",
+                    self.name
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
     }
 }
@@ -165,6 +192,15 @@ pub fn fresh_listener() -> TcpListener {
             return l;
         }
     }
+}
+
+/// `n` ports that were free a moment ago, for servers a test starts in other processes. They
+/// come from [`fresh_listener`]'s sequence: never handed out twice in a run, and below the
+/// kernel's ephemeral range, so no outgoing connection takes one before its server binds it.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    (0..n)
+        .map(|_| fresh_listener().local_addr().expect("bound").port())
+        .collect()
 }
 
 /// An experiment's master and workers as in-process servers on ports never reused in a run.
@@ -206,9 +242,10 @@ impl Cluster {
         let mut workers = Vec::new();
         for ((name, _), listener) in exp.workers.iter().zip(listeners) {
             let (state, _) = chimera_worker::startup::load_from(exp.clone(), name)?;
-            workers.push(Node::spawn(name, listener, move |l| {
-                chimera_worker::startup::build(state, l)
-            }));
+            let state = Arc::new(state);
+            let shared = state.clone();
+            workers
+                .push(Node::spawn(name, listener, move |l| chimera_worker::startup::build(shared, l)).serving(&state));
         }
         let state = chimera_master::startup::state_from(&exp)?;
         let listener = fresh_listener();
@@ -290,8 +327,6 @@ pub fn run_xtask<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (bool, String) {
     );
     (out.status.success(), text)
 }
-
-pub use chimera_shared::client::free_ports;
 
 /// Whether a Docker daemon answers. When none does, a Docker test is skipped with a printed
 /// notice, unless `CHIMERA_REQUIRE_DOCKER=1` (as `.ci/run` sets), which makes it a failure.

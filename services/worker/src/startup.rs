@@ -90,7 +90,10 @@ fn protects_v1(path: &str) -> bool {
     path.starts_with("/v1/")
 }
 
-pub fn build(state: WorkerState, listener: TcpListener) -> std::io::Result<Server> {
+/// `state` may be shared (an `Arc`): a test harness keeps a weak handle to know when every HTTP
+/// thread has let go of it.
+pub fn build(state: impl Into<Arc<WorkerState>>, listener: TcpListener) -> std::io::Result<Server> {
+    let state: Arc<WorkerState> = state.into();
     let delay = Duration::from_millis(state.spec.knobs.delay_ms);
     let telemetry = state.telemetry;
     let client_timeout = Duration::from_secs_f64(state.limits.client_timeout);
@@ -98,7 +101,7 @@ pub fn build(state: WorkerState, listener: TcpListener) -> std::io::Result<Serve
         token: state.token.clone(),
         protects: protects_v1,
     });
-    let state = web::Data::new(state);
+    let state = web::Data::from(state);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
