@@ -10,6 +10,7 @@
 use crate::api::Label;
 use ndarray::{Array2, ShapeBuilder};
 use polars::prelude::*;
+use polars_io::prelude::{CsvReadOptions, SerReader};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
