@@ -194,6 +194,10 @@ struct Pending {
     /// Every feature's histogram, kept for the children's subtraction (large nodes only).
     hist: Option<Vec<f64>>,
     split: Option<Split>,
+    /// Classification: the node's sums and its split's left sums, from the scan that found
+    /// the split, so the children's sums need no pass over the rows (right = node − left, as
+    /// scikit-learn's criterion does it).
+    sums: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 impl Pending {
@@ -227,8 +231,10 @@ struct Builder<'a> {
     /// The rows with a weight, grouped by node: a node owns positions `start..end` of these
     /// three, which a split partitions together. Keeping a node's codes, weights and targets
     /// contiguous (rather than indexing the whole data by row number) is what makes deep,
-    /// scattered nodes fast: every scan is sequential.
+    /// scattered nodes fast: every scan is sequential. A row takes `stride` bytes (the
+    /// features, padded to a multiple of 8), so moving one is a fixed-size copy.
     codes: Vec<u8>,
+    stride: usize,
     weight: Vec<f64>,
     target: Vec<f64>,
     spare_codes: Vec<u8>,
@@ -240,6 +246,14 @@ struct Builder<'a> {
     /// Compact per-node bins for the small-node path: codes and their sums.
     small_codes: Vec<u8>,
     small_sums: Vec<f64>,
+    /// The features whose histograms a node builds together, with where each starts in
+    /// `batch_sums`.
+    batch: Vec<(usize, usize)>,
+    batch_sums: Vec<f64>,
+    /// The left sums at the best cut of the feature just scanned, and of the node's best
+    /// split so far (classification).
+    scan_left: Vec<f64>,
+    node_left: Vec<f64>,
     held_bytes: usize,
     /// Whether nodes keep full histograms (they try most features), see the module comment.
     full_hists: bool,
@@ -275,9 +289,10 @@ impl Tree {
         }
         offsets.push(at);
         let rows: Vec<usize> = (0..binned.n).filter(|&i| weights[i] > 0.0).collect();
-        let mut codes = Vec::with_capacity(rows.len() * d);
-        for &i in &rows {
-            codes.extend_from_slice(&binned.codes[i * d..(i + 1) * d]);
+        let stride = d.next_multiple_of(8);
+        let mut codes = vec![0u8; rows.len() * stride];
+        for (row, &i) in codes.chunks_exact_mut(stride).zip(&rows) {
+            row[..d].copy_from_slice(&binned.codes[i * d..(i + 1) * d]);
         }
         let weight: Vec<f64> = rows.iter().map(|&i| weights[i]).collect();
         let target: Vec<f64> = match targets {
@@ -291,9 +306,10 @@ impl Tree {
             entropy: params.entropy && matches!(targets, Targets::Classes { .. }),
             slots,
             offsets,
-            spare_codes: Vec::with_capacity(codes.len()),
-            spare_weight: Vec::with_capacity(weight.len()),
-            spare_target: Vec::with_capacity(target.len()),
+            stride,
+            spare_codes: vec![0; codes.len()],
+            spare_weight: vec![0.0; weight.len()],
+            spare_target: vec![0.0; target.len()],
             codes,
             weight,
             target,
@@ -302,6 +318,10 @@ impl Tree {
             right: vec![0.0; slots],
             small_codes: Vec::new(),
             small_sums: Vec::new(),
+            batch: Vec::new(),
+            batch_sums: Vec::new(),
+            scan_left: vec![0.0; slots],
+            node_left: vec![0.0; slots],
             held_bytes: 0,
             full_hists: params.max_features.is_none_or(|k| k * 4 >= d) && !params.random_thresholds,
             features: (0..d).collect(),
@@ -347,7 +367,15 @@ impl Builder<'_> {
             }
             let Some(split) = c.split else { continue };
             let mid = self.partition(c.start, c.end, split);
-            let (lt, rt) = (self.totals(c.start, mid), self.totals(mid, c.end));
+            let (lt, rt) = match c.sums.take() {
+                Some((node, left)) => {
+                    let mut lt = node.clone();
+                    lt[..left.len()].copy_from_slice(&left);
+                    let rt = node.iter().zip(&lt).map(|(t, l)| t - l).collect();
+                    (lt, rt)
+                }
+                None => (self.totals(c.start, mid), self.totals(mid, c.end)),
+            };
             let left = self.new_leaf(&lt);
             let right = self.new_leaf(&rt);
             self.tree.nodes[c.node] = Node::Split {
@@ -430,15 +458,42 @@ impl Builder<'_> {
     /// Every feature's histogram over the node's rows.
     fn histogram(&self, start: usize, end: usize) -> Vec<f64> {
         let d = self.binned.d;
-        let s = self.slots;
         let mut hist = vec![0.0; self.offsets[d]];
-        for k in start..end {
-            let codes = &self.codes[k * d..(k + 1) * d];
-            for (j, &code) in codes.iter().enumerate() {
-                self.add(&mut hist, self.offsets[j] + usize::from(code) * s, k);
+        let all: Vec<(usize, usize)> = (0..d).map(|j| (j, self.offsets[j])).collect();
+        self.accumulate(&mut hist, &all, start, end);
+        hist
+    }
+
+    /// Adds the node's rows to the histograms of `features`: feature `j`'s bins start at
+    /// `sums[base]` for each `(j, base)`. One pass over the rows serves every feature, so a
+    /// row's codes, weight and target are read once however many features a node tries; the
+    /// task is tested once, outside the loop. Rows are added in order, so each bin's sum is
+    /// the same number a per-feature pass would give.
+    fn accumulate(&self, sums: &mut [f64], features: &[(usize, usize)], start: usize, end: usize) {
+        let (st, s) = (self.stride, self.slots);
+        let rows = self.codes[start * st..end * st]
+            .chunks_exact(st)
+            .zip(&self.weight[start..end])
+            .zip(&self.target[start..end]);
+        if self.classes {
+            for ((codes, &w), &class) in rows {
+                let slot = 1 + class as usize;
+                for &(j, base) in features {
+                    let at = base + usize::from(codes[j]) * s;
+                    sums[at] += w;
+                    sums[at + slot] += w;
+                }
+            }
+        } else {
+            for ((codes, &w), &y) in rows {
+                let wy = w * y;
+                for &(j, base) in features {
+                    let at = base + usize::from(codes[j]) * s;
+                    sums[at] += w;
+                    sums[at + 1] += wy;
+                }
             }
         }
-        hist
     }
 
     /// The node's sums: weight, then class weights or the weighted target; for regression one
@@ -486,6 +541,7 @@ impl Builder<'_> {
         if let Some(h) = &hist {
             self.held_bytes += h.len() * 8;
         }
+        let sums = (self.classes && split.is_some()).then(|| (totals.to_vec(), self.node_left.clone()));
         Pending {
             node,
             start,
@@ -493,6 +549,7 @@ impl Builder<'_> {
             depth,
             hist,
             split,
+            sums,
         }
     }
 
@@ -524,11 +581,26 @@ impl Builder<'_> {
         // Without draws, `features` stays in order: only draws shuffle it.
         let random = p.max_features.is_some_and(|k| k < d) || p.random_thresholds;
         let mut best: Option<Split> = None;
-        for (visited, slot) in (0..d).enumerate() {
+        let mut slot = 0;
+        if hist.is_none() && !p.random_thresholds {
+            // The features every node tries are drawn first (the same draws, in the same
+            // order, as one at a time) and their histograms built in one pass over the rows.
+            let first = p.max_features.map_or(d, |k| k.min(d));
+            if random {
+                for slot in 0..first {
+                    let pick = rand08::Rng::gen_range(&mut self.rng, slot..d);
+                    self.features.swap(slot, pick);
+                }
+            }
+            best = self.split_from_rows(0..first, start, end, totals, parent);
+            slot = first;
+        }
+        // A forest's node keeps drawing while none of its features splits (scikit-learn's rule).
+        while slot < d {
             if random {
                 let pick = rand08::Rng::gen_range(&mut self.rng, slot..d);
                 self.features.swap(slot, pick);
-                if best.is_some() && visited >= p.max_features.unwrap_or(d) {
+                if best.is_some() && slot >= p.max_features.unwrap_or(d) {
                     break;
                 }
             }
@@ -539,52 +611,83 @@ impl Builder<'_> {
             } else if p.random_thresholds {
                 self.random_cut(j, start, end, totals, parent)
             } else {
-                // Measured: sorting the codes beats clearing and scanning a feature's bins
-                // only for nodes of a few dozen rows.
-                if (end - start) * 16 >= self.binned.n_bins(j) * s {
-                    self.feature_histogram(j, start, end);
-                } else {
-                    self.compact_bins(j, start, end);
+                self.split_from_rows(slot..slot + 1, start, end, totals, parent)
+            };
+            if let Some(f) = found {
+                if best.is_none_or(|b| f.improvement > b.improvement) {
+                    best = Some(f);
+                    self.node_left.copy_from_slice(&self.scan_left);
                 }
+            }
+            slot += 1;
+        }
+        best.filter(|b| b.improvement > 1e-12 * parent.abs().max(1e-300))
+    }
+
+    /// The best split among the features at `slots` of [`Self::features`], from the node's
+    /// rows (a node without a full histogram). Each feature gets a histogram of its bins or,
+    /// measured cheaper for nodes of a few dozen rows, a sort of its codes
+    /// ([`Self::compact_bins`]); the histograms are built together ([`Self::accumulate`]).
+    /// Ties go to the feature tried first.
+    fn split_from_rows(
+        &mut self,
+        slots: std::ops::Range<usize>,
+        start: usize,
+        end: usize,
+        totals: &[f64],
+        parent: f64,
+    ) -> Option<Split> {
+        let s = self.slots;
+        let rows = end - start;
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
+        let mut len = 0;
+        for &j in &self.features[slots.clone()] {
+            let nb = self.binned.n_bins(j);
+            if rows * 16 >= nb * s {
+                batch.push((j, len));
+                len += nb * s;
+            }
+        }
+        let mut sums = std::mem::take(&mut self.batch_sums);
+        sums.clear();
+        sums.resize(len, 0.0);
+        self.accumulate(&mut sums, &batch, start, end);
+        let mut best: Option<Split> = None;
+        let mut histograms = batch.iter().peekable();
+        for slot in slots {
+            let j = self.features[slot];
+            let found = if let Some(&(_, base)) = histograms.next_if(|&&(h, _)| h == j) {
+                let nb = self.binned.n_bins(j);
+                self.scan_feature(j, &ALL_CODES[..nb], &sums[base..base + nb * s], totals, parent)
+            } else {
+                self.compact_bins(j, start, end);
                 let codes = std::mem::take(&mut self.small_codes);
-                let sums = std::mem::take(&mut self.small_sums);
-                let found = self.scan_feature(j, &codes, &sums, totals, parent);
+                let small = std::mem::take(&mut self.small_sums);
+                let found = self.scan_feature(j, &codes, &small, totals, parent);
                 self.small_codes = codes;
-                self.small_sums = sums;
+                self.small_sums = small;
                 found
             };
             if let Some(f) = found {
                 if best.is_none_or(|b| f.improvement > b.improvement) {
                     best = Some(f);
+                    self.node_left.copy_from_slice(&self.scan_left);
                 }
             }
         }
-        best.filter(|b| b.improvement > 1e-12 * parent.abs().max(1e-300))
-    }
-
-    /// Feature `j`'s histogram over the node's rows, as all its codes and their sums.
-    fn feature_histogram(&mut self, j: usize, start: usize, end: usize) {
-        let s = self.slots;
-        let d = self.binned.d;
-        let nb = self.binned.n_bins(j);
-        self.small_codes.clear();
-        self.small_codes.extend_from_slice(&ALL_CODES[..nb]);
-        let mut sums = std::mem::take(&mut self.small_sums);
-        sums.clear();
-        sums.resize(nb * s, 0.0);
-        for k in start..end {
-            self.add(&mut sums, usize::from(self.codes[k * d + j]) * s, k);
-        }
-        self.small_sums = sums;
+        self.batch = batch;
+        self.batch_sums = sums;
+        best
     }
 
     /// Extremely randomized trees: one cut of feature `j`, drawn uniformly between the node's
     /// smallest and largest values (as their bins bound them), scored from one pass of sums.
     fn random_cut(&mut self, j: usize, start: usize, end: usize, totals: &[f64], parent: f64) -> Option<Split> {
-        let d = self.binned.d;
+        let st = self.stride;
         let (mut first, mut last) = (u8::MAX, 0u8);
         for k in start..end {
-            let c = self.codes[k * d + j];
+            let c = self.codes[k * st + j];
             first = first.min(c);
             last = last.max(c);
         }
@@ -599,7 +702,7 @@ impl Builder<'_> {
         let mut left = std::mem::take(&mut self.left);
         left.fill(0.0);
         for k in start..end {
-            if self.codes[k * d + j] <= cut {
+            if self.codes[k * st + j] <= cut {
                 self.add(&mut left, 0, k);
             }
         }
@@ -612,6 +715,7 @@ impl Builder<'_> {
         for ((r, t), l) in self.right.iter_mut().zip(&totals[..self.slots]).zip(&self.left) {
             *r = t - l;
         }
+        self.scan_left.copy_from_slice(&self.left);
         Some(Split {
             feature: j,
             bin: cut,
@@ -621,12 +725,11 @@ impl Builder<'_> {
 
     /// The node's non-empty bins of feature `j` and their sums, from its rows (small nodes).
     fn compact_bins(&mut self, j: usize, start: usize, end: usize) {
-        let s = self.slots;
-        let d = self.binned.d;
+        let (st, s) = (self.stride, self.slots);
         let mut keys = std::mem::take(&mut self.keys);
         keys.clear();
         // Code in the high bits, the row's position in the node below: one sort groups them.
-        keys.extend((start..end).map(|k| (u32::from(self.codes[k * d + j]) << 24) | (k - start) as u32));
+        keys.extend((start..end).map(|k| (u32::from(self.codes[k * st + j]) << 24) | (k - start) as u32));
         keys.sort_unstable();
         let mut sums = std::mem::take(&mut self.small_sums);
         self.small_codes.clear();
@@ -659,6 +762,9 @@ impl Builder<'_> {
         if !self.classes {
             return self.scan_values(j, &codes[..=last], &sums[..=last * s + 1], first, totals, parent);
         }
+        if s == 3 {
+            return self.scan_two_classes(j, &codes[..=last], &sums[..=last * s + 2], first, totals, parent);
+        }
         self.left.fill(0.0);
         let mut best: Option<Split> = None;
         for b in first..last {
@@ -683,6 +789,58 @@ impl Builder<'_> {
                     bin: codes[b],
                     improvement,
                 });
+                self.scan_left.copy_from_slice(&self.left);
+            }
+        }
+        best
+    }
+
+    /// [`Self::scan_feature`] for two classes (the common case), on plain scalars; the same
+    /// arithmetic in the same order as the general loop, so the same splits.
+    fn scan_two_classes(
+        &mut self,
+        j: usize,
+        codes: &[u8],
+        sums: &[f64],
+        first: usize,
+        totals: &[f64],
+        parent: f64,
+    ) -> Option<Split> {
+        let min_leaf = self.params.min_samples_leaf;
+        let entropy = self.entropy;
+        // `score` of [w, c0, c1]; see [`score`].
+        let score = |w: f64, c0: f64, c1: f64| {
+            if w <= 0.0 {
+                0.0
+            } else if entropy {
+                xlogx(c0) + xlogx(c1) - xlogx(w)
+            } else {
+                (c0 * c0 + c1 * c1) / w
+            }
+        };
+        let (w_total, t0, t1) = (totals[0], totals[1], totals[2]);
+        let (mut w_left, mut l0, mut l1) = (0.0, 0.0, 0.0);
+        let mut best: Option<Split> = None;
+        for (b, &code) in codes.iter().enumerate().take(codes.len() - 1).skip(first) {
+            let w = sums[3 * b];
+            if w <= 0.0 {
+                continue;
+            }
+            w_left += w;
+            l0 += sums[3 * b + 1];
+            l1 += sums[3 * b + 2];
+            let w_right = w_total - w_left;
+            if w_left < min_leaf || w_right < min_leaf {
+                continue;
+            }
+            let improvement = score(w_left, l0, l1) + score(w_right, t0 - l0, t1 - l1) - parent;
+            if best.is_none_or(|x| improvement > x.improvement) {
+                best = Some(Split {
+                    feature: j,
+                    bin: code,
+                    improvement,
+                });
+                self.scan_left.copy_from_slice(&[w_left, l0, l1]);
             }
         }
         best
@@ -728,30 +886,58 @@ impl Builder<'_> {
     }
 
     /// Splits the node's rows into left rows then right rows, stably; returns the middle.
+    ///
+    /// Which side a row goes to is as good as random, so a branch on it is mispredicted half
+    /// the time: every row is written to its place in the spare buffers (chosen by a select,
+    /// not a branch), and the buffers are copied back in three sequential copies.
     fn partition(&mut self, start: usize, end: usize, split: Split) -> usize {
-        let d = self.binned.d;
-        self.spare_codes.clear();
-        self.spare_weight.clear();
-        self.spare_target.clear();
-        let mut w = start;
-        for k in start..end {
-            if self.codes[k * d + split.feature] <= split.bin {
-                if w != k {
-                    self.codes.copy_within(k * d..(k + 1) * d, w * d);
-                    self.weight[w] = self.weight[k];
-                    self.target[w] = self.target[k];
-                }
-                w += 1;
-            } else {
-                self.spare_codes.extend_from_slice(&self.codes[k * d..(k + 1) * d]);
-                self.spare_weight.push(self.weight[k]);
-                self.spare_target.push(self.target[k]);
-            }
+        let st = self.stride;
+        let (feature, bin) = (split.feature, split.bin);
+        let n = end - start;
+        let node = &self.codes[start * st..end * st];
+        let n_left = node.chunks_exact(st).filter(|row| row[feature] <= bin).count();
+        let (mut l, mut r) = (0, n_left);
+        let rows = node
+            .chunks_exact(st)
+            .zip(&self.weight[start..end])
+            .zip(&self.target[start..end]);
+        for ((row, &w), &t) in rows {
+            let left = row[feature] <= bin;
+            let at = if left { l } else { r };
+            copy_row(&mut self.spare_codes[at * st..(at + 1) * st], row);
+            self.spare_weight[at] = w;
+            self.spare_target[at] = t;
+            l += usize::from(left);
+            r += usize::from(!left);
         }
-        self.codes[w * d..end * d].copy_from_slice(&self.spare_codes);
-        self.weight[w..end].copy_from_slice(&self.spare_weight);
-        self.target[w..end].copy_from_slice(&self.spare_target);
-        w
+        self.codes[start * st..end * st].copy_from_slice(&self.spare_codes[..n * st]);
+        self.weight[start..end].copy_from_slice(&self.spare_weight[..n]);
+        self.target[start..end].copy_from_slice(&self.spare_target[..n]);
+        start + n_left
+    }
+}
+
+/// Copies one row's codes. The usual widths get a copy of a size known when compiling, which
+/// is a few moves; a call to `memcpy` for each row cost more than the rest of the partition.
+#[inline]
+fn copy_row(dst: &mut [u8], src: &[u8]) {
+    fn fixed<const N: usize>(dst: &mut [u8], src: &[u8]) {
+        let (to, from): (&mut [u8; N], &[u8; N]) = (
+            dst.try_into().expect("a row of N codes"),
+            src.try_into().expect("a row of N codes"),
+        );
+        *to = *from;
+    }
+    match src.len() {
+        8 => fixed::<8>(dst, src),
+        16 => fixed::<16>(dst, src),
+        24 => fixed::<24>(dst, src),
+        32 => fixed::<32>(dst, src),
+        40 => fixed::<40>(dst, src),
+        48 => fixed::<48>(dst, src),
+        56 => fixed::<56>(dst, src),
+        64 => fixed::<64>(dst, src),
+        _ => dst.copy_from_slice(src),
     }
 }
 
