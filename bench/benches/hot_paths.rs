@@ -47,8 +47,7 @@ fn gradient(c: &mut Criterion) {
 }
 
 fn csv_loading(c: &mut Criterion) {
-    let wine =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/sgd-regression/chimera_train_data/worker-1");
+    let wine = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/sgd-regression/chimera_train_data/worker-1");
     c.bench_function("csv/red-wine-shard", |b| {
         b.iter(|| black_box(data::load(&wine, TaskKind::Regression).unwrap()));
     });
