@@ -115,7 +115,7 @@ pub fn print_fit(fit: &FitResponse) {
             t.final_loss
         );
         if let Some(h) = &t.staleness_histogram {
-            println!("  staleness histogram (gradients by updates behind): {h:?}");
+            println!("  staleness (updates behind: gradients): {}", staleness_text(h));
         }
     }
     println!("  {:<16} {:>8} {:>10}", "worker", "outcome", "seconds");
@@ -188,13 +188,17 @@ pub fn status(exp: &Experiment) -> Result<(), String> {
             s["stop_reason"].as_str().unwrap_or("-")
         );
         if let Some(mode) = s["mode"].as_str() {
-            let staleness = s["staleness_histogram"].as_array().filter(|h| !h.is_empty());
+            let staleness: Vec<u64> = s["staleness_histogram"]
+                .as_array()
+                .map(|h| h.iter().filter_map(serde_json::Value::as_u64).collect())
+                .unwrap_or_default();
             println!(
                 "  mode {mode}{}",
-                staleness.map_or_else(String::new, |h| format!(
-                    ", staleness histogram {}",
-                    serde_json::Value::Array(h.clone())
-                ))
+                if staleness.is_empty() {
+                    String::new()
+                } else {
+                    format!(", staleness (updates behind: gradients) {}", staleness_text(&staleness))
+                }
             );
         }
     }
@@ -220,4 +224,33 @@ pub fn status(exp: &Experiment) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// A staleness histogram as its non-empty buckets, `0: 198, 1: 1, 199: 1`: the full list has
+/// one entry per update behind, mostly zeros, up to the stalest gradient.
+pub fn staleness_text(histogram: &[u64]) -> String {
+    let buckets: Vec<String> = histogram
+        .iter()
+        .enumerate()
+        .filter(|(_, &n)| n > 0)
+        .map(|(behind, n)| format!("{behind}: {n}"))
+        .collect();
+    if buckets.is_empty() {
+        "none".into()
+    } else {
+        buckets.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::staleness_text;
+
+    #[test]
+    fn staleness_shows_only_the_buckets_that_hold_gradients() {
+        let mut h = vec![0; 200];
+        (h[0], h[1], h[199]) = (198, 1, 1);
+        assert_eq!(staleness_text(&h), "0: 198, 1: 1, 199: 1");
+        assert_eq!(staleness_text(&[]), "none");
+    }
 }

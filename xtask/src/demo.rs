@@ -102,7 +102,12 @@ fn stragglers(current: &Arc<Mutex<Option<PathBuf>>>, use_docker: bool) -> Result
                 .as_ref()
                 .map_or_else(String::new, |s| format!("held-out {} {:.3}", s.metric, s.value)),
             t.and_then(|t| t.staleness_histogram.as_ref())
-                .map_or_else(String::new, |h| format!(", staleness histogram {h:?}")),
+                .map_or_else(String::new, |h| {
+                    format!(
+                        ", staleness (updates behind: gradients) {}",
+                        crate::client_cmds::staleness_text(h)
+                    )
+                }),
         );
     }
     println!("  each run's report.html shows the latency, the gap and the staleness behind these figures");
