@@ -54,6 +54,7 @@ pub async fn fit(
         },
         d,
         o,
+        metrics: PsMetrics::new(),
     };
     state.set_progress(Progress {
         max_iter: spec.max_iter,
@@ -98,6 +99,28 @@ struct Run<'a> {
     rows: Vec<usize>,
     d: usize,
     o: usize,
+    metrics: PsMetrics,
+}
+
+/// The parameter server's metrics, looked up once per fit rather than on every update.
+pub(crate) struct PsMetrics {
+    round: metrics::Gauge,
+    loss: metrics::Gauge,
+    round_duration: metrics::Histogram,
+    straggler_gap: metrics::Histogram,
+    pub(crate) staleness: metrics::Histogram,
+}
+
+impl PsMetrics {
+    fn new() -> Self {
+        PsMetrics {
+            round: metrics::gauge!("chimera_ps_round"),
+            loss: metrics::gauge!("chimera_ps_loss"),
+            round_duration: metrics::histogram!("chimera_ps_round_duration_seconds"),
+            straggler_gap: metrics::histogram!("chimera_ps_straggler_gap_seconds"),
+            staleness: metrics::histogram!("chimera_ps_staleness"),
+        }
+    }
 }
 
 impl Run<'_> {
@@ -135,7 +158,9 @@ impl Run<'_> {
                 self.record_update(trainer, Some(gap), None);
                 gaps.push(gap);
             }
-            metrics::histogram!("chimera_ps_round_duration_seconds").record(round_started.elapsed().as_secs_f64());
+            self.metrics
+                .round_duration
+                .record(round_started.elapsed().as_secs_f64());
             match outcome {
                 RoundOutcome::Continue => {}
                 RoundOutcome::Stop(reason) => return Ok(reason),
@@ -156,10 +181,10 @@ impl Run<'_> {
             return;
         };
         let update = trainer.history.len() as u64;
-        metrics::gauge!("chimera_ps_round").set(update as f64);
-        metrics::gauge!("chimera_ps_loss").set(loss);
+        self.metrics.round.set(update as f64);
+        self.metrics.loss.set(loss);
         if let Some(gap) = gap {
-            metrics::histogram!("chimera_ps_straggler_gap_seconds").record(gap);
+            self.metrics.straggler_gap.record(gap);
         }
         self.state.update_progress(|p| {
             p.round = update;

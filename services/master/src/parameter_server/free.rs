@@ -74,7 +74,7 @@ pub(super) async fn run(
             continue;
         };
         let (staleness, now) = pace.answered(i, answer);
-        metrics::histogram!("chimera_ps_staleness").record(staleness as f64);
+        run.metrics.staleness.record(staleness as f64);
         if let Some(gradient) = now {
             let share = run.rows[i] as f64 / all_rows;
             let outcome = trainer.apply(i, share, active.len(), gradient);
