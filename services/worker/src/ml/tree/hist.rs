@@ -177,6 +177,28 @@ fn bin_feature(col: ndarray::ArrayView1<'_, f64>) -> FeatureBins {
     }
 }
 
+/// A feature's bins in a node as the scalar scans read them: `codes[b]`'s sums start at
+/// `sums[b * slots]`, bins before `first` are empty, and the last bin is the last filled one.
+struct Bins<'a> {
+    feature: usize,
+    codes: &'a [u8],
+    sums: &'a [f64],
+    first: usize,
+}
+
+impl Bins<'_> {
+    /// The candidate cuts: after each bin from the first filled one up to, not including, the
+    /// last (a cut after the last bin leaves nothing on the right).
+    fn cuts(&self) -> impl Iterator<Item = (usize, u8)> + '_ {
+        self.codes
+            .iter()
+            .copied()
+            .enumerate()
+            .take(self.codes.len() - 1)
+            .skip(self.first)
+    }
+}
+
 /// A split on bin codes: rows with `code <= bin` of `feature` go left.
 #[derive(Debug, Clone, Copy)]
 struct Split {
@@ -760,10 +782,22 @@ impl Builder<'_> {
         }
         let w_total = totals[0];
         if !self.classes {
-            return self.scan_values(j, &codes[..=last], &sums[..=last * s + 1], first, totals, parent);
+            let bins = Bins {
+                feature: j,
+                codes: &codes[..=last],
+                sums: &sums[..=last * s + 1],
+                first,
+            };
+            return self.scan_values(&bins, totals, parent);
         }
         if s == 3 {
-            return self.scan_two_classes(j, &codes[..=last], &sums[..=last * s + 2], first, totals, parent);
+            let bins = Bins {
+                feature: j,
+                codes: &codes[..=last],
+                sums: &sums[..=last * s + 2],
+                first,
+            };
+            return self.scan_two_classes(&bins, totals, parent);
         }
         self.left.fill(0.0);
         let mut best: Option<Split> = None;
@@ -797,15 +831,7 @@ impl Builder<'_> {
 
     /// [`Self::scan_feature`] for two classes (the common case), on plain scalars; the same
     /// arithmetic in the same order as the general loop, so the same splits.
-    fn scan_two_classes(
-        &mut self,
-        j: usize,
-        codes: &[u8],
-        sums: &[f64],
-        first: usize,
-        totals: &[f64],
-        parent: f64,
-    ) -> Option<Split> {
+    fn scan_two_classes(&mut self, bins: &Bins<'_>, totals: &[f64], parent: f64) -> Option<Split> {
         let min_leaf = self.params.min_samples_leaf;
         let entropy = self.entropy;
         // `score` of [w, c0, c1]; see [`score`].
@@ -821,7 +847,8 @@ impl Builder<'_> {
         let (w_total, t0, t1) = (totals[0], totals[1], totals[2]);
         let (mut w_left, mut l0, mut l1) = (0.0, 0.0, 0.0);
         let mut best: Option<Split> = None;
-        for (b, &code) in codes.iter().enumerate().take(codes.len() - 1).skip(first) {
+        let sums = bins.sums;
+        for (b, code) in bins.cuts() {
             let w = sums[3 * b];
             if w <= 0.0 {
                 continue;
@@ -836,7 +863,7 @@ impl Builder<'_> {
             let improvement = score(w_left, l0, l1) + score(w_right, t0 - l0, t1 - l1) - parent;
             if best.is_none_or(|x| improvement > x.improvement) {
                 best = Some(Split {
-                    feature: j,
+                    feature: bins.feature,
                     bin: code,
                     improvement,
                 });
@@ -848,20 +875,13 @@ impl Builder<'_> {
 
     /// [`Self::scan_feature`] for regression, on plain scalars: the hot loop of deep
     /// regression trees, where the generic per-slot loops cost more than the arithmetic.
-    fn scan_values(
-        &self,
-        j: usize,
-        codes: &[u8],
-        sums: &[f64],
-        first: usize,
-        totals: &[f64],
-        parent: f64,
-    ) -> Option<Split> {
+    fn scan_values(&self, bins: &Bins<'_>, totals: &[f64], parent: f64) -> Option<Split> {
         let min_leaf = self.params.min_samples_leaf;
         let (w_total, s_total) = (totals[0], totals[1]);
         let (mut w_left, mut s_left) = (0.0, 0.0);
         let mut best: Option<Split> = None;
-        for (b, &code) in codes.iter().enumerate().take(codes.len() - 1).skip(first) {
+        let sums = bins.sums;
+        for (b, code) in bins.cuts() {
             let w = sums[2 * b];
             if w <= 0.0 {
                 continue;
@@ -876,7 +896,7 @@ impl Builder<'_> {
             let improvement = s_left * s_left / w_left + s_right * s_right / w_right - parent;
             if best.is_none_or(|x| improvement > x.improvement) {
                 best = Some(Split {
-                    feature: j,
+                    feature: bins.feature,
                     bin: code,
                     improvement,
                 });
