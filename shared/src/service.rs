@@ -225,14 +225,18 @@ pub async fn off_thread_if<T: Send + 'static>(
 
 /// `application/json`, any `+json` type, or one of `also`; no `Content-Type` at all is allowed.
 fn check_json_content_type(req: &HttpRequest, also: &[&str]) -> Result<(), ApiError> {
-    let Some(value) = req.headers().get(actix_web::http::header::CONTENT_TYPE) else {
+    let Some(essence) = media_type(req) else {
         return Ok(());
     };
-    let text = value.to_str().unwrap_or("").to_ascii_lowercase();
-    let essence = text.split(';').next().unwrap_or("").trim();
-    if essence == "application/json" || essence.ends_with("+json") || also.contains(&essence) {
+    if essence == "application/json" || essence.ends_with("+json") || also.contains(&essence.as_str()) {
         return Ok(());
     }
+    let text = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     Err(ApiError::new(
         Code::UnsupportedMediaType,
         format!(
@@ -240,6 +244,13 @@ fn check_json_content_type(req: &HttpRequest, also: &[&str]) -> Result<(), ApiEr
             crate::logs::sanitize(&text, 80)
         ),
     ))
+}
+
+/// The request's `Content-Type` without its parameters, lower-cased (`None` without one).
+pub fn media_type(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(actix_web::http::header::CONTENT_TYPE)?;
+    let text = value.to_str().unwrap_or("").to_ascii_lowercase();
+    Some(text.split(';').next().unwrap_or("").trim().to_string())
 }
 
 /// Parses JSON, naming the path of the first bad value (`X_pred_rows[3][1]: invalid type: null,

@@ -353,7 +353,7 @@ pub struct Media {
 }
 
 /// JSON both ways, as a client's calls are.
-const JSON: Media = Media {
+pub const JSON: Media = Media {
     content_type: "application/json",
     accept: None,
 };

@@ -327,7 +327,7 @@ async fn aggregation_predict(
     // decoded: the master then holds about its body's size, not every worker's JSON.
     let results = if large {
         let media = pool::Media {
-            content_type: rows_type.unwrap_or("application/json"),
+            content_type: rows_type.unwrap_or(pool::JSON.content_type),
             accept: Some(compact::MEDIA_TYPE),
         };
         pool.call_all_as(paths::MODEL_PREDICT, body, media).await

@@ -162,11 +162,7 @@ async fn model_predict(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains(compact::MEDIA_TYPE));
     // The master's large predicts come as compact rows (parsed once, by the master).
-    let rows_body = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with(compact::ROWS_MEDIA_TYPE));
+    let rows_body = service::media_type(&req).is_some_and(|m| m == compact::ROWS_MEDIA_TYPE);
     let worker = state.clone();
     let answer = service::off_thread_if(body.len() > INLINE_PREDICT_BYTES, move || {
         let request = if rows_body {

@@ -188,8 +188,8 @@ pub fn data_gradient(
     // One output (regression, binary classification) is a matrix-vector product: the
     // general product first packs the shard into blocks, which for a few thousand rows costs
     // more than the multiplication.
-    let mut gw = match (slopes.ncols(), xb.as_slice()) {
-        (1, Some(rows)) => rows_weighted_sum(rows, xb.ncols(), slopes.column(0)).insert_axis(Axis(1)),
+    let mut gw = match (slopes.ncols(), xb.as_slice(), slopes.as_slice()) {
+        (1, Some(rows), Some(s)) => rows_weighted_sum(rows, xb.ncols(), s).insert_axis(Axis(1)),
         _ => xb.t().dot(&slopes),
     };
     gw /= n;
@@ -199,12 +199,11 @@ pub fn data_gradient(
 
 /// `Σ_i s_i · x_i` over the rows of a row-major matrix (`rows`, `d` numbers each): `xᵀ s`
 /// read in the order the rows lie in memory, four rows per pass over the sums.
-fn rows_weighted_sum(rows: &[f64], d: usize, s: ndarray::ArrayView1<'_, f64>) -> Array1<f64> {
+fn rows_weighted_sum(rows: &[f64], d: usize, s: &[f64]) -> Array1<f64> {
     let mut g = vec![0.0; d];
     if d == 0 {
         return Array1::from(g);
     }
-    let s: Vec<f64> = s.iter().copied().collect();
     let fours = rows.chunks_exact(4 * d).zip(s.chunks_exact(4));
     for (block, w) in fours {
         let (r0, rest) = block.split_at(d);
@@ -424,7 +423,7 @@ mod tests {
         for (n, d) in [(0, 3), (1, 1), (7, 3), (640, 11), (9, 20)] {
             let (x, _, _) = data(n, d, 3);
             let s = Array1::from_shape_fn(n, |i| (i as f64 * 0.37).sin());
-            let fast = rows_weighted_sum(x.as_slice().unwrap(), d, s.view());
+            let fast = rows_weighted_sum(x.as_slice().unwrap(), d, s.as_slice().unwrap());
             let plain = x.t().dot(&s);
             for (a, b) in fast.iter().zip(&plain) {
                 assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{n}x{d}: {a} vs {b}");

@@ -250,6 +250,8 @@ struct Builder<'a> {
     slots: usize,
     /// Feature `j`'s histogram starts at `offsets[j]`; `offsets[d]` is the full length.
     offsets: Vec<usize>,
+    /// `(j, offsets[j])` for every feature: a full histogram's layout for [`Self::accumulate`].
+    every_feature: Vec<(usize, usize)>,
     /// The rows with a weight, grouped by node: a node owns positions `start..end` of these
     /// three, which a split partitions together. Keeping a node's codes, weights and targets
     /// contiguous (rather than indexing the whole data by row number) is what makes deep,
@@ -327,6 +329,7 @@ impl Tree {
             classes: matches!(targets, Targets::Classes { .. }),
             entropy: params.entropy && matches!(targets, Targets::Classes { .. }),
             slots,
+            every_feature: (0..d).map(|j| (j, offsets[j])).collect(),
             offsets,
             stride,
             spare_codes: vec![0; codes.len()],
@@ -479,10 +482,8 @@ impl Builder<'_> {
 
     /// Every feature's histogram over the node's rows.
     fn histogram(&self, start: usize, end: usize) -> Vec<f64> {
-        let d = self.binned.d;
-        let mut hist = vec![0.0; self.offsets[d]];
-        let all: Vec<(usize, usize)> = (0..d).map(|j| (j, self.offsets[j])).collect();
-        self.accumulate(&mut hist, &all, start, end);
+        let mut hist = vec![0.0; self.offsets[self.binned.d]];
+        self.accumulate(&mut hist, &self.every_feature, start, end);
         hist
     }
 
