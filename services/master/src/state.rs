@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 /// The master's file in its state directory.
-pub const SAVED_FILE: &str = "master.yaml";
+pub const SAVED_FILE: &str = "master.bin";
 
 /// What the master keeps across restarts.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]

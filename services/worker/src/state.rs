@@ -11,7 +11,7 @@ use chimera_shared::service::{BodyLimits, LargeRequests};
 use chimera_shared::state::StateDir;
 
 /// The fitted model's file in the worker's state directory.
-pub const MODEL_FILE: &str = "model.yaml";
+pub const MODEL_FILE: &str = "model.bin";
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 

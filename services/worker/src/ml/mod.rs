@@ -865,6 +865,97 @@ mod tests {
         })
     }
 
+    /// Every model a worker can fit survives the state directory bit for bit: a restarted
+    /// worker predicts exactly what it did before (the state format is binary and has no
+    /// field names, so a type it cannot encode would only show up here or after a restart).
+    #[test]
+    fn every_model_is_saved_and_read_back_exactly() {
+        let classification = forest_data();
+        let three_classes = {
+            let Target::Classification { y, .. } = &classification.target else {
+                unreachable!()
+            };
+            let y = y
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| if i % 5 == 0 { 2 } else { c })
+                .collect();
+            Dataset {
+                target: Target::Classification {
+                    classes: (0..3).map(chimera_shared::api::Label::Int).collect(),
+                    y,
+                },
+                ..classification.clone()
+            }
+        };
+        let single_class = Dataset {
+            target: Target::Classification {
+                classes: vec![chimera_shared::api::Label::Int(1)],
+                y: vec![0; 400],
+            },
+            ..classification.clone()
+        };
+        let regression = Dataset {
+            target: Target::Regression(classification.x.column(0).to_owned() * 2.0 - classification.x.column(3)),
+            ..classification.clone()
+        };
+        let both = [
+            "decision_tree",
+            "decision_tree\nparams: {splitter: exact}",
+            "random_forest\nparams: {n_estimators: 4}",
+            "extra_trees\nparams: {n_estimators: 4}",
+            "gradient_boosting\nparams: {n_estimators: 5}",
+            "k_neighbors",
+            "svm",
+            "svm\nparams: {solver: approximate, n_components: 20}",
+        ];
+        let mut cases: Vec<(String, &Dataset)> = Vec::new();
+        for model in both {
+            cases.push((format!("kind: classification\nmodel: {model}\n"), &classification));
+            cases.push((format!("kind: classification\nmodel: {model}\n"), &three_classes));
+            cases.push((format!("kind: regression\nmodel: {model}\n"), &regression));
+        }
+        for model in ["gaussian_nb", "logistic_regression"] {
+            cases.push((format!("kind: classification\nmodel: {model}\n"), &classification));
+            cases.push((format!("kind: classification\nmodel: {model}\n"), &three_classes));
+        }
+        cases.push((
+            "kind: classification\nmodel: logistic_regression\n".into(),
+            &single_class,
+        ));
+        for model in ["linear_regression", "ridge", "lasso", "elastic_net"] {
+            cases.push((format!("kind: regression\nmodel: {model}\n"), &regression));
+        }
+        let dir = std::env::temp_dir().join(format!("chimera-saved-models-{}", std::process::id()));
+        let state = chimera_shared::state::StateDir::new(dir.clone(), "inputs".into());
+        let w = vec![1.0; 400];
+        for (yaml, data) in cases {
+            let chimera_shared::config::WorkerKind::Model { estimator, .. } =
+                chimera_shared::config::spec::parse_worker(&yaml, "test").unwrap().kind
+            else {
+                unreachable!("a model worker")
+            };
+            let model = fit(&estimator, data, &w, 3).unwrap_or_else(|e| panic!("{yaml}: {e}"));
+            state
+                .save("model.bin", &model)
+                .unwrap_or_else(|e| panic!("{yaml}: {e}"));
+            let back: Model = state
+                .load("model.bin")
+                .unwrap_or_else(|e| panic!("{yaml}: {e}"))
+                .expect("saved");
+            let n_classes = match &data.target {
+                Target::Classification { classes, .. } => classes.len(),
+                Target::Regression(_) => 0,
+            };
+            assert_eq!(
+                back.predict(data.x.view(), n_classes),
+                model.predict(data.x.view(), n_classes),
+                "{yaml}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn a_forest_repeats_for_its_seed_and_differs_for_another() {
         let data = forest_data();
