@@ -147,6 +147,20 @@ fn models(c: &mut Criterion) {
         target_name: "value".into(),
         ..classification.clone()
     };
+    // The same rows with one label in ten flipped: classes overlap, as in real data and the main
+    // bench's `make_classification`, so a forest's unlimited-depth trees grow to tens of
+    // thousands of leaves, where the clean labels need far fewer.
+    let noisy = {
+        let mut rng = StdRng::seed_from_u64(6);
+        let y = y.iter().map(|&c| if rng.gen_bool(0.1) { 1 - c } else { c }).collect();
+        data::Dataset {
+            target: data::Target::Classification {
+                classes: vec![0.into_label(), 1.into_label()],
+                y,
+            },
+            ..classification.clone()
+        }
+    };
     let weights = vec![1.0; 160_000];
     let mut group = c.benchmark_group("models-160000x20");
     group.sample_size(10);
@@ -155,6 +169,11 @@ fn models(c: &mut Criterion) {
             "random_forest-25-trees-classification",
             "kind: classification\nmodel: random_forest\nparams: {n_estimators: 25}\n",
             &classification,
+        ),
+        (
+            "random_forest-25-trees-classification-noisy-labels",
+            "kind: classification\nmodel: random_forest\nparams: {n_estimators: 25}\n",
+            &noisy,
         ),
         (
             "extra_trees-25-trees-classification",
