@@ -213,6 +213,8 @@ struct Pending {
     start: usize,
     end: usize,
     depth: usize,
+    /// Which set of row buffers holds the node's rows (see [`Builder::codes`]).
+    side: bool,
     /// Every feature's histogram, kept for the children's subtraction (large nodes only).
     hist: Option<Vec<f64>>,
     split: Option<Split>,
@@ -257,6 +259,11 @@ struct Builder<'a> {
     /// contiguous (rather than indexing the whole data by row number) is what makes deep,
     /// scattered nodes fast: every scan is sequential. A row takes `stride` bytes (the
     /// features, padded to a multiple of 8), so moving one is a fixed-size copy.
+    ///
+    /// A split writes its node's rows, partitioned, into the same positions of the spare
+    /// three, and the two sets change names: the children's rows are then in `codes`, and
+    /// nothing is copied back. Each pending node remembers which set holds its rows
+    /// ([`Pending::side`]); [`Self::use_side`] names that set `codes` before the node is read.
     codes: Vec<u8>,
     stride: usize,
     weight: Vec<f64>,
@@ -264,6 +271,8 @@ struct Builder<'a> {
     spare_codes: Vec<u8>,
     spare_weight: Vec<f64>,
     spare_target: Vec<f64>,
+    /// Which of the two sets is `codes` now (they start as set `false`).
+    side: bool,
     keys: Vec<u32>,
     left: Vec<f64>,
     right: Vec<f64>,
@@ -343,6 +352,7 @@ impl Tree {
             codes,
             weight,
             target,
+            side: false,
             keys: Vec::new(),
             left: vec![0.0; slots],
             right: vec![0.0; slots],
@@ -399,6 +409,7 @@ impl Builder<'_> {
                 break;
             }
             let Some(split) = c.split else { continue };
+            self.use_side(c.side);
             let mid = self.partition(c.start, c.end, split);
             let (lt, rt) = match c.sums.take() {
                 Some((node, left)) => {
@@ -578,6 +589,7 @@ impl Builder<'_> {
             start,
             end,
             depth,
+            side: self.side,
             hist,
             split,
             sums,
@@ -937,18 +949,17 @@ impl Builder<'_> {
         best
     }
 
-    /// Splits the node's rows into left rows then right rows, stably; returns the middle.
+    /// Splits the node's rows into left rows then right rows, stably, into the same positions
+    /// of the spare buffers, which then become the current ones; returns the middle.
     ///
     /// Which side a row goes to is as good as random, so a branch on it is mispredicted half
-    /// the time: every row is written to its place in the spare buffers (chosen by a select,
-    /// not a branch), and the buffers are copied back in three sequential copies.
+    /// the time: every row is written to its place (chosen by a select, not a branch).
     fn partition(&mut self, start: usize, end: usize, split: Split) -> usize {
         let st = self.stride;
         let (feature, bin) = (split.feature, split.bin);
-        let n = end - start;
         let node = &self.codes[start * st..end * st];
         let n_left = node.chunks_exact(st).filter(|row| row[feature] <= bin).count();
-        let (mut l, mut r) = (0, n_left);
+        let (mut l, mut r) = (start, start + n_left);
         let rows = node
             .chunks_exact(st)
             .zip(&self.weight[start..end])
@@ -962,10 +973,18 @@ impl Builder<'_> {
             l += usize::from(left);
             r += usize::from(!left);
         }
-        self.codes[start * st..end * st].copy_from_slice(&self.spare_codes[..n * st]);
-        self.weight[start..end].copy_from_slice(&self.spare_weight[..n]);
-        self.target[start..end].copy_from_slice(&self.spare_target[..n]);
+        self.use_side(!self.side);
         start + n_left
+    }
+
+    /// Names the row buffers of set `side` the current ones (`codes`, `weight`, `target`).
+    fn use_side(&mut self, side: bool) {
+        if self.side != side {
+            std::mem::swap(&mut self.codes, &mut self.spare_codes);
+            std::mem::swap(&mut self.weight, &mut self.spare_weight);
+            std::mem::swap(&mut self.target, &mut self.spare_target);
+            self.side = side;
+        }
     }
 }
 
