@@ -214,7 +214,7 @@ struct Pending {
     end: usize,
     depth: usize,
     /// Which set of row buffers holds the node's rows (see [`Builder::codes`]).
-    side: bool,
+    side: RowSet,
     /// Every feature's histogram, kept for the children's subtraction (large nodes only).
     hist: Option<Vec<f64>>,
     split: Option<Split>,
@@ -231,6 +231,22 @@ impl Pending {
             improvement: self.split.map_or(f64::NEG_INFINITY, |s| s.improvement),
             node: self.node,
             item: self,
+        }
+    }
+}
+
+/// One of a tree builder's two sets of row buffers (see [`Builder::codes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RowSet {
+    First,
+    Second,
+}
+
+impl RowSet {
+    fn other(self) -> RowSet {
+        match self {
+            RowSet::First => RowSet::Second,
+            RowSet::Second => RowSet::First,
         }
     }
 }
@@ -271,8 +287,8 @@ struct Builder<'a> {
     spare_codes: Vec<u8>,
     spare_weight: Vec<f64>,
     spare_target: Vec<f64>,
-    /// Which of the two sets is `codes` now (they start as set `false`).
-    side: bool,
+    /// Which of the two sets is `codes` now.
+    side: RowSet,
     keys: Vec<u32>,
     left: Vec<f64>,
     right: Vec<f64>,
@@ -352,7 +368,7 @@ impl Tree {
             codes,
             weight,
             target,
-            side: false,
+            side: RowSet::First,
             keys: Vec::new(),
             left: vec![0.0; slots],
             right: vec![0.0; slots],
@@ -973,12 +989,12 @@ impl Builder<'_> {
             l += usize::from(left);
             r += usize::from(!left);
         }
-        self.use_side(!self.side);
+        self.use_side(self.side.other());
         start + n_left
     }
 
     /// Names the row buffers of set `side` the current ones (`codes`, `weight`, `target`).
-    fn use_side(&mut self, side: bool) {
+    fn use_side(&mut self, side: RowSet) {
         if self.side != side {
             std::mem::swap(&mut self.codes, &mut self.spare_codes);
             std::mem::swap(&mut self.weight, &mut self.spare_weight);
