@@ -903,13 +903,25 @@ impl Builder<'_> {
         }
         let (w_total, t0, t1) = (totals[0], totals[1], totals[2]);
         if self.entropy {
-            score_cuts(&mut improvement, &w_left, &l0, &l1, [w_total, t0, t1], parent, |w, c0, c1| {
-                xlogx(c0) + xlogx(c1) - xlogx(w)
-            });
+            score_cuts(
+                &mut improvement,
+                &w_left,
+                &l0,
+                &l1,
+                [w_total, t0, t1],
+                parent,
+                |w, c0, c1| xlogx(c0) + xlogx(c1) - xlogx(w),
+            );
         } else {
-            score_cuts(&mut improvement, &w_left, &l0, &l1, [w_total, t0, t1], parent, |w, c0, c1| {
-                (c0 * c0 + c1 * c1) / w
-            });
+            score_cuts(
+                &mut improvement,
+                &w_left,
+                &l0,
+                &l1,
+                [w_total, t0, t1],
+                parent,
+                |w, c0, c1| (c0 * c0 + c1 * c1) / w,
+            );
         }
         let min_leaf = self.params.min_samples_leaf;
         let mut best: Option<usize> = None;
