@@ -207,11 +207,14 @@ pub fn parse_body_parallel(body: &[u8], threads: usize) -> Option<crate::api::Pr
                 scope.spawn(move || {
                     let trimmed = chunk.trim_ascii_start();
                     let rows = trimmed.strip_prefix(b",").unwrap_or(trimmed);
-                    let mut text = Vec::with_capacity(rows.len() + 2);
-                    text.push(b'[');
-                    text.extend_from_slice(rows);
-                    text.push(b']');
-                    serde_json::from_slice::<FlatRows>(&text).ok()
+                    parse_row_list(rows).or_else(|| {
+                        // Something the scanner does not take: serde_json decides.
+                        let mut text = Vec::with_capacity(rows.len() + 2);
+                        text.push(b'[');
+                        text.extend_from_slice(rows);
+                        text.push(b']');
+                        serde_json::from_slice::<FlatRows>(&text).ok()
+                    })
                 })
             })
             .collect();
@@ -238,6 +241,122 @@ pub fn parse_body_parallel(body: &[u8], threads: usize) -> Option<crate::api::Pr
         columns: shell.columns,
         rows: out,
     })
+}
+
+/// Rows of JSON numbers separated by commas (`[1, 2.5], [-3e2, 4]`, the inside of
+/// `X_pred_rows`), read by a scanner made for exactly that, faster than serde_json's general
+/// parser on a large predict, which was most of the master's work. Each number is checked
+/// against JSON's number grammar, then converted by `fast-float2` (Lemire's algorithm), which
+/// rounds correctly, as serde_json does with `float_roundtrip` (on for the workspace), so both
+/// give the same bits. `None` for anything else (strings, nesting, a number out of
+/// range, a stray byte): the caller's serde_json pass then decides and names the problem.
+fn parse_row_list(text: &[u8]) -> Option<FlatRows> {
+    let mut s = Scanner { text, at: 0 };
+    let mut out = FlatRows::default();
+    // A number takes at least two bytes with its comma: enough room for most bodies at once.
+    out.values.reserve(text.len() / 16);
+    s.whitespace();
+    if s.at == text.len() {
+        return Some(out);
+    }
+    loop {
+        s.expect(b'[')?;
+        s.whitespace();
+        let mut len = 0;
+        if s.peek() == Some(b']') {
+            s.at += 1;
+        } else {
+            loop {
+                out.values.push(s.number()?);
+                len += 1;
+                s.whitespace();
+                match s.next()? {
+                    b',' => s.whitespace(),
+                    b']' => break,
+                    _ => return None,
+                }
+            }
+        }
+        if out.n_rows == 0 {
+            out.width = len;
+        } else if len != out.width && out.ragged.is_none() {
+            out.ragged = Some((out.n_rows, len));
+        }
+        out.n_rows += 1;
+        s.whitespace();
+        match s.next() {
+            None => return Some(out),
+            Some(b',') => s.whitespace(),
+            Some(_) => return None,
+        }
+    }
+}
+
+/// A cursor over JSON text, for [`parse_row_list`].
+struct Scanner<'a> {
+    text: &'a [u8],
+    at: usize,
+}
+
+impl Scanner<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.text.get(self.at).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        (self.next()? == byte).then_some(())
+    }
+
+    /// JSON's whitespace: space, tab, newline, carriage return (not form feed).
+    fn whitespace(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let from = self.at;
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.at += 1;
+        }
+        self.at - from
+    }
+
+    /// One number in JSON's grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`,
+    /// finite as f64.
+    fn number(&mut self) -> Option<f64> {
+        let from = self.at;
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        match self.peek()? {
+            b'0' => self.at += 1,
+            b'1'..=b'9' => {
+                self.digits();
+            }
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            (self.digits() > 0).then_some(())?;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.at += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.at += 1;
+            }
+            (self.digits() > 0).then_some(())?;
+        }
+        fast_float2::parse::<f64, _>(&self.text[from..self.at])
+            .ok()
+            .filter(|v| v.is_finite())
+    }
 }
 
 #[cfg(test)]
@@ -327,6 +446,97 @@ mod tests {
             "a long list is cut: {}",
             &e.message[..200]
         );
+    }
+
+    #[test]
+    fn the_row_scanner_reads_numbers_as_serde_json_does() {
+        // splitmix64: random bit patterns without a dependency.
+        let mut state = 3u64;
+        let mut next = || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let mut texts: Vec<String> = [
+            "0",
+            "-0",
+            "1",
+            "-1",
+            "0.5",
+            "1e3",
+            "1E-3",
+            "2.5e+10",
+            "-0.0e0",
+            "123456789012345678901234567890",
+            "4.9e-324",
+            "2.2250738585072014e-308",
+            "1.7976931348623157e308",
+            "0.1",
+            "0.30000000000000004",
+            "9007199254740993",
+            "3.141592653589793238462643383279",
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        for _ in 0..5000 {
+            let v = f64::from_bits(next());
+            if v.is_finite() {
+                texts.push(format!("{v}"));
+                texts.push(format!("{v:e}"));
+            }
+            #[allow(clippy::cast_precision_loss)]
+            let x = (next() >> 11) as f64 / (1u64 << 53) as f64 * 2e6 - 1e6;
+            texts.push(format!("{x}"));
+            texts.push(format!("{x:.3}"));
+            texts.push(format!("{x:.20}"));
+        }
+        let body = format!("[{}]", texts.join(", "));
+        let scanned = parse_row_list(body.as_bytes()).expect("one row of numbers");
+        let by_serde: Vec<f64> = serde_json::from_str(&body).unwrap();
+        assert_eq!(scanned.n_rows, 1);
+        assert_eq!(scanned.width, texts.len());
+        for ((a, b), t) in scanned.values.iter().zip(&by_serde).zip(&texts) {
+            assert_eq!(a.to_bits(), b.to_bits(), "{t}");
+        }
+        // Rows, whitespace, empty rows and raggedness as serde_json reads them.
+        let rows = parse_row_list(b" [1, 2] ,\n[3,4],[ ],\t[5 ,6 ] ").unwrap();
+        assert_eq!((rows.n_rows, rows.width, rows.ragged), (4, 2, Some((2, 0))));
+        assert_eq!(rows.values, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(parse_row_list(b"  ").unwrap().n_rows, 0);
+        // What JSON refuses (or serde_json must name) is not taken.
+        for odd in [
+            "[01]",
+            "[+1]",
+            "[.5]",
+            "[1.]",
+            "[1e]",
+            "[1e+]",
+            "[-]",
+            "[NaN]",
+            "[Infinity]",
+            "[1e400]",
+            "[1,]",
+            "[1 2]",
+            "[\"1\"]",
+            "[[1]]",
+            "[1]]",
+            "[1] [2]",
+            "[1],",
+            "[1]\u{c}",
+            "[0x10]",
+            "[1_0]",
+            "[true]",
+            "[null]",
+        ] {
+            assert!(parse_row_list(odd.as_bytes()).is_none(), "{odd}");
+            assert!(
+                serde_json::from_str::<FlatRows>(&format!("[{odd}]")).is_err(),
+                "serde_json refuses {odd} too"
+            );
+        }
     }
 
     #[test]
