@@ -901,27 +901,16 @@ impl Builder<'_> {
             l0[k] = c0;
             l1[k] = c1;
         }
-        let (w_total, t0, t1) = (totals[0], totals[1], totals[2]);
+        let w_total = totals[0];
+        let cuts = Cuts {
+            w_left: &w_left,
+            l0: &l0,
+            l1: &l1,
+        };
         if self.entropy {
-            score_cuts(
-                &mut improvement,
-                &w_left,
-                &l0,
-                &l1,
-                [w_total, t0, t1],
-                parent,
-                |w, c0, c1| xlogx(c0) + xlogx(c1) - xlogx(w),
-            );
+            cuts.score::<true>(&mut improvement, &totals[..3], parent);
         } else {
-            score_cuts(
-                &mut improvement,
-                &w_left,
-                &l0,
-                &l1,
-                [w_total, t0, t1],
-                parent,
-                |w, c0, c1| (c0 * c0 + c1 * c1) / w,
-            );
+            cuts.score::<false>(&mut improvement, &totals[..3], parent);
         }
         let min_leaf = self.params.min_samples_leaf;
         let mut best: Option<usize> = None;
@@ -1016,21 +1005,32 @@ impl Builder<'_> {
     }
 }
 
-/// Each cut's impurity decrease, `score(left) + score(right) - parent` (see [`score`]), for
-/// two classes: `left` from the running sums, `right` as the node's totals less them. One
-/// branch-free pass, so the divisions of neighbouring cuts overlap.
-fn score_cuts(
-    improvement: &mut [f64],
-    w_left: &[f64],
-    l0: &[f64],
-    l1: &[f64],
-    [w_total, t0, t1]: [f64; 3],
-    parent: f64,
-    score: impl Fn(f64, f64, f64) -> f64,
-) {
-    let guarded = |w: f64, c0: f64, c1: f64| if w <= 0.0 { 0.0 } else { score(w, c0, c1) };
-    for (((i, &w), &c0), &c1) in improvement.iter_mut().zip(w_left).zip(l0).zip(l1) {
-        *i = guarded(w, c0, c1) + guarded(w_total - w, t0 - c0, t1 - c1) - parent;
+/// The left sums at each candidate cut of a two-class scan.
+struct Cuts<'a> {
+    w_left: &'a [f64],
+    l0: &'a [f64],
+    l1: &'a [f64],
+}
+
+impl Cuts<'_> {
+    /// Each cut's impurity decrease, `score(left) + score(right) - parent` (see [`score`]):
+    /// `left` from the running sums, `right` as the node's `totals` less them. One branch-free
+    /// pass, compiled once per criterion, so the divisions of neighbouring cuts overlap.
+    fn score<const ENTROPY: bool>(&self, improvement: &mut [f64], totals: &[f64], parent: f64) {
+        let (w_total, t0, t1) = (totals[0], totals[1], totals[2]);
+        let score = |w: f64, c0: f64, c1: f64| {
+            if w <= 0.0 {
+                0.0
+            } else if ENTROPY {
+                xlogx(c0) + xlogx(c1) - xlogx(w)
+            } else {
+                (c0 * c0 + c1 * c1) / w
+            }
+        };
+        let cuts = self.w_left.iter().zip(self.l0).zip(self.l1);
+        for (i, ((&w, &c0), &c1)) in improvement.iter_mut().zip(cuts) {
+            *i = score(w, c0, c1) + score(w_total - w, t0 - c0, t1 - c1) - parent;
+        }
     }
 }
 
