@@ -111,27 +111,91 @@ pub fn up(exp: &Experiment, no_build: bool, data_root: PathBuf, publish_workers:
     Ok(started.elapsed())
 }
 
-/// Tasks of this deploy (not in `earlier`) that cannot start: rejected or failed (a missing
-/// data folder, an image a host lacks) or pending on no suitable node (a `node:` label no
-/// host carries). Each as `slot: state error`.
-fn failing_tasks(stack: &str, earlier: &HashSet<String>) -> Result<Vec<(String, String)>, String> {
+/// Why a task of this deploy cannot run, as `docker stack ps` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Trouble {
+    /// It ran and failed, or a node refused it (a missing data folder, an image a host
+    /// lacks, a port still held). Swarm starts another task in its slot after the restart
+    /// delay, so one such task is not yet a verdict.
+    Failed(String),
+    /// Pending on no suitable node (a `node:` label no host carries): no retry changes that.
+    Unplaceable(String),
+}
+
+/// Tasks of this deploy (not in `earlier`) that cannot run, each with its slot; failed
+/// tasks stay listed after Swarm has replaced them.
+fn failing_tasks(stack: &str, earlier: &HashSet<String>) -> Result<Vec<(String, String, Trouble)>, String> {
     let out = stack_ps(stack, &[], "{{.ID}}\t{{.Name}}\t{{.CurrentState}}\t{{.Error}}")?;
     Ok(out
         .lines()
         .filter_map(|l| {
             let mut parts = l.splitn(3, '\t');
             let (id, slot, rest) = (parts.next()?, parts.next()?, parts.next()?);
-            let failing =
-                rest.starts_with("Rejected") || rest.starts_with("Failed") || rest.contains("no suitable node");
-            (failing && !earlier.contains(id)).then(|| (slot.to_string(), rest.replace('\t', " ")))
+            if earlier.contains(id) {
+                return None;
+            }
+            let why = rest.replace('\t', " ");
+            let trouble = if rest.contains("no suitable node") {
+                Trouble::Unplaceable(why)
+            } else if rest.starts_with("Rejected") || rest.starts_with("Failed") {
+                Trouble::Failed(why)
+            } else {
+                return None;
+            };
+            Some((id.to_string(), slot.to_string(), trouble))
         })
         .collect())
 }
 
-/// How long a slot must keep failing before `up` gives up on it: a rolling update briefly
-/// finds the master's host-mode port still held by the task it replaces, and a rejected
-/// task is retried by Swarm itself.
+/// How long a slot may stay unplaceable before `up` gives up on it.
 const FAILING_FOR: Duration = Duration::from_secs(8);
+
+/// How many of a slot's tasks must fail before `up` gives up on it: Swarm restarts a failed
+/// task after 2 s, and a task can fail once for a passing reason (the engine could not mount
+/// its secrets once, or a rolling update found the master's host-mode port still held by the
+/// task it replaces), so one failure is retried, as Swarm itself does; a missing data folder
+/// fails every time, and three in a row are its verdict.
+const FAILURES_PER_SLOT: usize = 3;
+
+/// The slots to give up on, each as `slot: why` (its latest reason): [`FAILURES_PER_SLOT`]
+/// failed tasks, or unplaceable since [`FAILING_FOR`] ago. `unplaceable_since` remembers when
+/// each slot was first seen unplaceable.
+fn given_up(
+    failing: &[(String, String, Trouble)],
+    unplaceable_since: &mut HashMap<String, Instant>,
+    now: Instant,
+) -> Vec<String> {
+    let mut failures: HashMap<&str, (HashSet<&str>, &str)> = HashMap::new();
+    let mut unplaceable: HashMap<&str, &str> = HashMap::new();
+    for (id, slot, trouble) in failing {
+        match trouble {
+            Trouble::Failed(why) => {
+                let entry = failures
+                    .entry(slot.as_str())
+                    .or_insert_with(|| (HashSet::new(), why.as_str()));
+                entry.0.insert(id.as_str());
+            }
+            Trouble::Unplaceable(why) => {
+                unplaceable.insert(slot.as_str(), why.as_str());
+            }
+        }
+    }
+    unplaceable_since.retain(|slot, _| unplaceable.contains_key(slot.as_str()));
+    let mut out = Vec::new();
+    for (slot, why) in unplaceable {
+        let since = *unplaceable_since.entry(slot.to_string()).or_insert(now);
+        if now.duration_since(since) >= FAILING_FOR {
+            out.push(format!("{slot}: {why}"));
+        }
+    }
+    for (slot, (ids, why)) in failures {
+        if ids.len() >= FAILURES_PER_SLOT {
+            out.push(format!("{slot}: {why} ({} tasks failed)", ids.len()));
+        }
+    }
+    out.sort();
+    out
+}
 
 /// `docker stack ps`, where a stack whose tasks are not created yet has no lines.
 fn stack_ps(stack: &str, filters: &[&str], format: &str) -> Result<String, String> {
@@ -155,8 +219,8 @@ fn wait_ready(exp: &Experiment, stack: &str, earlier: &HashSet<String>) -> Resul
     let client = chimera_shared::client::Client::new(&url, Duration::from_secs(3));
     let deadline = Instant::now() + UP_LIMIT;
     let mut said = Instant::now();
-    // Slot -> when it was first seen failing (forgotten when it stops failing).
-    let mut failing_since: HashMap<String, Instant> = HashMap::new();
+    // Slot -> when it was first seen unplaceable (forgotten when it is placed).
+    let mut unplaceable_since: HashMap<String, Instant> = HashMap::new();
     loop {
         let starting = tasks_starting(stack)?;
         let last = match client.get("/readyz").and_then(|a| a.json::<serde_json::Value>()) {
@@ -166,17 +230,8 @@ fn wait_ready(exp: &Experiment, stack: &str, earlier: &HashSet<String>) -> Resul
             Err(e) => format!("the master does not answer yet ({e})"),
         };
         let failing = failing_tasks(stack, earlier)?;
-        failing_since.retain(|slot, _| failing.iter().any(|(s, _)| s == slot));
-        let mut given_up = Vec::new();
-        for (slot, why) in &failing {
-            let since = *failing_since.entry(slot.clone()).or_insert_with(Instant::now);
-            if since.elapsed() >= FAILING_FOR {
-                given_up.push(format!("{slot}: {why}"));
-            }
-        }
+        let given_up = given_up(&failing, &mut unplaceable_since, Instant::now());
         if !given_up.is_empty() {
-            given_up.sort();
-            given_up.dedup();
             return Err(format!(
                 "tasks of stack {stack} cannot start:\n  {}",
                 given_up.join("\n  ")
@@ -284,5 +339,62 @@ pub fn down(stack: &str, volumes: bool) -> Result<Vec<String>, String> {
         }
         std::thread::sleep(Duration::from_millis(500));
         left = leftovers(stack, volumes)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(id: &str, slot: &str) -> (String, String, Trouble) {
+        (
+            id.into(),
+            slot.into(),
+            Trouble::Failed(format!("Failed 1 second ago \"{id}\"")),
+        )
+    }
+
+    #[test]
+    fn a_slot_is_given_up_after_repeated_failures_or_a_lasting_placement_problem() {
+        let start = Instant::now();
+        let mut since = HashMap::new();
+        // One failed task (the engine could not mount its secrets once): Swarm retries it.
+        assert!(given_up(&[failed("a", "s_worker-2.1")], &mut since, start).is_empty());
+        // Failures in other slots do not add up.
+        let spread = [
+            failed("a", "s_worker-1.1"),
+            failed("b", "s_worker-2.1"),
+            failed("c", "s_master.1"),
+        ];
+        assert!(given_up(&spread, &mut since, start).is_empty());
+        // The same task listed twice is one failure.
+        let twice = [
+            failed("a", "s_worker-2.1"),
+            failed("a", "s_worker-2.1"),
+            failed("b", "s_worker-2.1"),
+        ];
+        assert!(given_up(&twice, &mut since, start).is_empty());
+        // Three failed tasks of one slot: its verdict, with the latest reason listed first.
+        let three = [
+            failed("c", "s_worker-2.1"),
+            failed("b", "s_worker-2.1"),
+            failed("a", "s_worker-2.1"),
+        ];
+        assert_eq!(
+            given_up(&three, &mut since, start),
+            vec!["s_worker-2.1: Failed 1 second ago \"c\" (3 tasks failed)".to_string()]
+        );
+        // A task no node can take: given up once it has waited FAILING_FOR.
+        let pending = [(
+            "p".to_string(),
+            "s_worker-3.1".to_string(),
+            Trouble::Unplaceable("Pending: no suitable node".into()),
+        )];
+        assert!(given_up(&pending, &mut since, start).is_empty());
+        assert!(given_up(&pending, &mut since, start + FAILING_FOR / 2).is_empty());
+        assert_eq!(given_up(&pending, &mut since, start + FAILING_FOR).len(), 1);
+        // Placed in between: the clock starts again.
+        assert!(given_up(&[], &mut since, start + FAILING_FOR).is_empty());
+        assert!(given_up(&pending, &mut since, start + FAILING_FOR * 2).is_empty());
     }
 }
