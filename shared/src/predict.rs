@@ -207,14 +207,9 @@ pub fn parse_body_parallel(body: &[u8], threads: usize) -> Option<crate::api::Pr
                 scope.spawn(move || {
                     let trimmed = chunk.trim_ascii_start();
                     let rows = trimmed.strip_prefix(b",").unwrap_or(trimmed);
-                    parse_row_list(rows).or_else(|| {
-                        // Something the scanner does not take: serde_json decides.
-                        let mut text = Vec::with_capacity(rows.len() + 2);
-                        text.push(b'[');
-                        text.extend_from_slice(rows);
-                        text.push(b']');
-                        serde_json::from_slice::<FlatRows>(&text).ok()
-                    })
+                    // Anything the scanner does not take, serde_json refuses too; the caller's
+                    // one-pass parse then names it.
+                    parse_row_list(rows)
                 })
             })
             .collect();
@@ -249,7 +244,8 @@ pub fn parse_body_parallel(body: &[u8], threads: usize) -> Option<crate::api::Pr
 /// against JSON's number grammar, then converted by `fast-float2` (Lemire's algorithm), which
 /// rounds correctly, as serde_json does with `float_roundtrip` (on for the workspace), so both
 /// give the same bits. `None` for anything else (strings, nesting, a number out of
-/// range, a stray byte): the caller's serde_json pass then decides and names the problem.
+/// range, a stray byte), all of which serde_json refuses too: the caller's one-pass parse then
+/// names the problem.
 fn parse_row_list(text: &[u8]) -> Option<FlatRows> {
     let mut s = Scanner { text, at: 0 };
     let mut out = FlatRows::default();

@@ -143,10 +143,7 @@ impl StateDir {
             Ok(s) => s,
             Err(e) => return unreadable(&e.to_string()),
         };
-        if saved.release != RELEASE {
-            return Ok(None);
-        }
-        Ok((saved.version == VERSION && saved.inputs == self.inputs).then_some(saved.state))
+        Ok((saved.release == RELEASE && saved.inputs == self.inputs).then_some(saved.state))
     }
 }
 

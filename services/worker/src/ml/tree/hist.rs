@@ -672,15 +672,21 @@ impl Builder<'_> {
             } else {
                 self.split_from_rows(slot..slot + 1, start, end, totals, parent)
             };
-            if let Some(f) = found {
-                if best.is_none_or(|b| f.improvement > b.improvement) {
-                    best = Some(f);
-                    self.node_left.copy_from_slice(&self.scan_left);
-                }
-            }
+            self.keep_better(&mut best, found);
             slot += 1;
         }
         best.filter(|b| b.improvement > 1e-12 * parent.abs().max(1e-300))
+    }
+
+    /// Makes `found` the node's `best` split if it improves more (ties go to the feature tried
+    /// first), keeping its left sums from the scan that found it.
+    fn keep_better(&mut self, best: &mut Option<Split>, found: Option<Split>) {
+        if let Some(f) = found {
+            if best.is_none_or(|b| f.improvement > b.improvement) {
+                *best = Some(f);
+                self.node_left.copy_from_slice(&self.scan_left);
+            }
+        }
     }
 
     /// The best split among the features at `slots` of [`Self::features`], from the node's
@@ -730,12 +736,7 @@ impl Builder<'_> {
                 self.small_sums = small;
                 found
             };
-            if let Some(f) = found {
-                if best.is_none_or(|b| f.improvement > b.improvement) {
-                    best = Some(f);
-                    self.node_left.copy_from_slice(&self.scan_left);
-                }
-            }
+            self.keep_better(&mut best, found);
         }
         self.batch = batch;
         self.batch_sums = sums;
@@ -820,22 +821,16 @@ impl Builder<'_> {
             return None; // Constant in this node.
         }
         let w_total = totals[0];
+        let bins = Bins {
+            feature: j,
+            codes: &codes[..=last],
+            sums: &sums[..(last + 1) * s],
+            first,
+        };
         if !self.classes {
-            let bins = Bins {
-                feature: j,
-                codes: &codes[..=last],
-                sums: &sums[..=last * s + 1],
-                first,
-            };
             return self.scan_values(&bins, totals, parent);
         }
         if s == 3 {
-            let bins = Bins {
-                feature: j,
-                codes: &codes[..=last],
-                sums: &sums[..=last * s + 2],
-                first,
-            };
             return self.scan_two_classes(&bins, totals, parent);
         }
         self.left.fill(0.0);
