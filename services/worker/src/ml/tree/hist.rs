@@ -11,8 +11,8 @@
 //!   level costs at most half the rows times the features;
 //! - when it tries few (a classification forest's `sqrt`), a full histogram would be mostly
 //!   unread, so the node builds one for each feature it tries, from its own rows;
-//! - a tiny node (about a dozen rows or fewer, for 256 bins) sorts its rows' codes instead,
-//!   which is cheaper than clearing and scanning the bins;
+//! - a node with fewer rows than bins marks the bins its rows fill and reads and clears only
+//!   those, which is cheaper than clearing and scanning every bin;
 //! - extremely randomized trees need no histogram at all: one pass finds the node's smallest
 //!   and largest code, another sums the rows left of the drawn cut.
 //!
@@ -289,19 +289,21 @@ struct Builder<'a> {
     spare_target: Vec<f64>,
     /// Which of the two sets is `codes` now.
     side: RowSet,
-    keys: Vec<u32>,
     left: Vec<f64>,
     right: Vec<f64>,
-    /// Compact per-node bins for the small-node path: codes and their sums.
+    /// A small node's filled bins of one feature, gathered from its histogram: codes and
+    /// their sums ([`Self::gather_marked`]).
     small_codes: Vec<u8>,
     small_sums: Vec<f64>,
+    /// For each feature of `batch`, the bins a small node's rows filled (a bit each).
+    marks: Vec<[u64; MAX_BINS / 64]>,
     /// The two-class scan's scratch: the filled bins, and at each the left sums and the cut's
     /// improvement ([`Self::scan_two_classes`]).
     filled: Vec<usize>,
-    cut_sums: [Vec<f64>; 3],
+    cut_sums: Vec<[f64; 3]>,
     cut_improvement: Vec<f64>,
     /// The features whose histograms a node builds together, with where each starts in
-    /// `batch_sums`.
+    /// `batch_sums` (all zeros between nodes: each node clears what it filled).
     batch: Vec<(usize, usize)>,
     batch_sums: Vec<f64>,
     /// The left sums at the best cut of the feature just scanned, and of the node's best
@@ -369,13 +371,13 @@ impl Tree {
             weight,
             target,
             side: RowSet::First,
-            keys: Vec::new(),
             left: vec![0.0; slots],
             right: vec![0.0; slots],
             small_codes: Vec::new(),
             small_sums: Vec::new(),
+            marks: Vec::new(),
             filled: Vec::new(),
-            cut_sums: [Vec::new(), Vec::new(), Vec::new()],
+            cut_sums: Vec::new(),
             cut_improvement: Vec::new(),
             batch: Vec::new(),
             batch_sums: Vec::new(),
@@ -518,7 +520,7 @@ impl Builder<'_> {
     /// Every feature's histogram over the node's rows.
     fn histogram(&self, start: usize, end: usize) -> Vec<f64> {
         let mut hist = vec![0.0; self.offsets[self.binned.d]];
-        self.accumulate(&mut hist, &self.every_feature, start, end);
+        self.accumulate::<false>(&mut hist, &self.every_feature, &mut [], start, end);
         hist
     }
 
@@ -526,29 +528,44 @@ impl Builder<'_> {
     /// `sums[base]` for each `(j, base)`. One pass over the rows serves every feature, so a
     /// row's codes, weight and target are read once however many features a node tries; the
     /// task is tested once, outside the loop. Rows are added in order, so each bin's sum is
-    /// the same number a per-feature pass would give.
-    fn accumulate(&self, sums: &mut [f64], features: &[(usize, usize)], start: usize, end: usize) {
+    /// the same number a per-feature pass would give. With `MARK`, the bit of each bin a row
+    /// fills is set in `marks` (one bitmap per entry of `features`).
+    fn accumulate<const MARK: bool>(
+        &self,
+        sums: &mut [f64],
+        features: &[(usize, usize)],
+        marks: &mut [[u64; MAX_BINS / 64]],
+        start: usize,
+        end: usize,
+    ) {
         let (st, s) = (self.stride, self.slots);
         let rows = self.codes[start * st..end * st]
             .chunks_exact(st)
             .zip(&self.weight[start..end])
             .zip(&self.target[start..end]);
+        let mut mark = |f: usize, code: u8| {
+            if MARK {
+                marks[f][usize::from(code >> 6)] |= 1 << (code & 63);
+            }
+        };
         if self.classes {
             for ((codes, &w), &class) in rows {
                 let slot = 1 + class as usize;
-                for &(j, base) in features {
+                for (f, &(j, base)) in features.iter().enumerate() {
                     let at = base + usize::from(codes[j]) * s;
                     sums[at] += w;
                     sums[at + slot] += w;
+                    mark(f, codes[j]);
                 }
             }
         } else {
             for ((codes, &w), &y) in rows {
                 let wy = w * y;
-                for &(j, base) in features {
+                for (f, &(j, base)) in features.iter().enumerate() {
                     let at = base + usize::from(codes[j]) * s;
                     sums[at] += w;
                     sums[at + 1] += wy;
+                    mark(f, codes[j]);
                 }
             }
         }
@@ -690,10 +707,13 @@ impl Builder<'_> {
     }
 
     /// The best split among the features at `slots` of [`Self::features`], from the node's
-    /// rows (a node without a full histogram). Each feature gets a histogram of its bins or,
-    /// measured cheaper for nodes of about a dozen rows, a sort of its codes
-    /// ([`Self::compact_bins`]); the histograms are built together ([`Self::accumulate`]).
-    /// Ties go to the feature tried first.
+    /// rows (a node without a full histogram). The features' histograms are built together in
+    /// one pass over the rows ([`Self::accumulate`]). Ties go to the feature tried first.
+    ///
+    /// Deep nodes have far fewer rows than bins, and clearing and scanning 256 bins per
+    /// feature would then cost more than the rows: such a node marks the bins its rows fill
+    /// (one bit each), and only those are read, gathered into a compact list and cleared. The
+    /// histogram buffer is all zeros between nodes, so nothing else is cleared.
     fn split_from_rows(
         &mut self,
         slots: std::ops::Range<usize>,
@@ -707,40 +727,109 @@ impl Builder<'_> {
         let mut batch = std::mem::take(&mut self.batch);
         batch.clear();
         let mut len = 0;
-        for &j in &self.features[slots.clone()] {
+        let mut few_rows = true;
+        for &j in &self.features[slots] {
             let nb = self.binned.n_bins(j);
-            // A sort wins below about one row per 64 histogram slots (12 rows for 256 bins of
-            // two classes), measured on 25-tree forests once the two-class scan was cheap.
-            if rows * 64 >= nb * s {
-                batch.push((j, len));
-                len += nb * s;
-            }
+            few_rows &= rows < nb;
+            batch.push((j, len));
+            len += nb * s;
         }
         let mut sums = std::mem::take(&mut self.batch_sums);
-        sums.clear();
-        sums.resize(len, 0.0);
-        self.accumulate(&mut sums, &batch, start, end);
+        if sums.len() < len {
+            sums.resize(len, 0.0);
+        }
+        let mut marks = std::mem::take(&mut self.marks);
+        marks.clear();
         let mut best: Option<Split> = None;
-        let mut histograms = batch.iter().peekable();
-        for slot in slots {
-            let j = self.features[slot];
-            let found = if let Some(&(_, base)) = histograms.next_if(|&&(h, _)| h == j) {
-                let nb = self.binned.n_bins(j);
-                self.scan_feature(j, &ALL_CODES[..nb], &sums[base..base + nb * s], totals, parent)
-            } else {
-                self.compact_bins(j, start, end);
-                let codes = std::mem::take(&mut self.small_codes);
-                let small = std::mem::take(&mut self.small_sums);
-                let found = self.scan_feature(j, &codes, &small, totals, parent);
-                self.small_codes = codes;
-                self.small_sums = small;
-                found
-            };
-            self.keep_better(&mut best, found);
+        if few_rows {
+            marks.resize(batch.len(), [0; MAX_BINS / 64]);
+            self.accumulate::<true>(&mut sums, &batch, &mut marks, start, end);
+            for (&(j, base), marked) in batch.iter().zip(&marks) {
+                let hist = &mut sums[base..base + self.binned.n_bins(j) * s];
+                let found = if s == 3 && self.classes {
+                    self.scan_marked_two_classes(j, hist, marked, totals, parent)
+                } else {
+                    self.gather_marked(hist, marked);
+                    let codes = std::mem::take(&mut self.small_codes);
+                    let small = std::mem::take(&mut self.small_sums);
+                    let found = self.scan_feature(j, &codes, &small, totals, parent);
+                    self.small_codes = codes;
+                    self.small_sums = small;
+                    found
+                };
+                self.keep_better(&mut best, found);
+            }
+        } else {
+            self.accumulate::<false>(&mut sums, &batch, &mut marks, start, end);
+            for &(j, base) in &batch {
+                let hist = &mut sums[base..base + self.binned.n_bins(j) * s];
+                let found = self.scan_feature(j, &ALL_CODES[..hist.len() / s], hist, totals, parent);
+                hist.fill(0.0);
+                self.keep_better(&mut best, found);
+            }
         }
         self.batch = batch;
         self.batch_sums = sums;
+        self.marks = marks;
         best
+    }
+
+    /// Moves a feature's marked bins, in code order, from its histogram `hist` (cleared as they
+    /// are read) to [`Self::small_codes`] and [`Self::small_sums`].
+    fn gather_marked(&mut self, hist: &mut [f64], marked: &[u64; MAX_BINS / 64]) {
+        let s = self.slots;
+        self.small_codes.clear();
+        self.small_sums.clear();
+        for (word, &bits) in marked.iter().enumerate() {
+            let mut bits = bits;
+            while bits != 0 {
+                let b = word * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                self.small_codes.push(b as u8);
+                // Slot by slot: a `memcpy` and a `memset` call per bin cost more than the copy.
+                for v in &mut hist[b * s..(b + 1) * s] {
+                    self.small_sums.push(*v);
+                    *v = 0.0;
+                }
+            }
+        }
+    }
+
+    /// [`Self::scan_two_classes`] over a small node's marked bins of feature `j`, which it
+    /// clears in `hist` (the feature's histogram, three sums per bin).
+    fn scan_marked_two_classes(
+        &mut self,
+        j: usize,
+        hist: &mut [f64],
+        marked: &[u64; MAX_BINS / 64],
+        totals: &[f64],
+        parent: f64,
+    ) -> Option<Split> {
+        let mut filled = std::mem::take(&mut self.filled);
+        filled.clear();
+        for (word, &bits) in marked.iter().enumerate() {
+            let mut bits = bits;
+            while bits != 0 {
+                filled.push(word * 64 + bits.trailing_zeros() as usize);
+                bits &= bits - 1;
+            }
+        }
+        // The last filled bin is no cut: nothing would be left on the right.
+        let last = filled.pop();
+        let found = if filled.is_empty() {
+            None // Constant in this node.
+        } else {
+            self.filled = filled;
+            let found = self.scan_two_classes(j, hist, totals, parent);
+            filled = std::mem::take(&mut self.filled);
+            found
+        };
+        for &b in filled.iter().chain(&last) {
+            let bin: &mut [f64; 3] = (&mut hist[3 * b..3 * b + 3]).try_into().expect("three sums per bin");
+            *bin = [0.0; 3];
+        }
+        self.filled = filled;
+        found
     }
 
     /// Extremely randomized trees: one cut of feature `j`, drawn uniformly between the node's
@@ -785,30 +874,6 @@ impl Builder<'_> {
         })
     }
 
-    /// The node's non-empty bins of feature `j` and their sums, from its rows (small nodes).
-    fn compact_bins(&mut self, j: usize, start: usize, end: usize) {
-        let (st, s) = (self.stride, self.slots);
-        let mut keys = std::mem::take(&mut self.keys);
-        keys.clear();
-        // Code in the high bits, the row's position in the node below: one sort groups them.
-        keys.extend((start..end).map(|k| (u32::from(self.codes[k * st + j]) << 24) | (k - start) as u32));
-        keys.sort_unstable();
-        let mut sums = std::mem::take(&mut self.small_sums);
-        self.small_codes.clear();
-        sums.clear();
-        for &key in &keys {
-            let code = (key >> 24) as u8;
-            if self.small_codes.last() != Some(&code) {
-                self.small_codes.push(code);
-                sums.resize(sums.len() + s, 0.0);
-            }
-            let at = sums.len() - s;
-            self.add(&mut sums, at, start + (key & 0x00FF_FFFF) as usize);
-        }
-        self.small_sums = sums;
-        self.keys = keys;
-    }
-
     /// The best cut of feature `j` over its bins (`codes[b]`'s sums at `sums[b * slots..]`,
     /// codes ascending; empty bins are skipped).
     fn scan_feature(&mut self, j: usize, codes: &[u8], sums: &[f64], totals: &[f64], parent: f64) -> Option<Split> {
@@ -831,7 +896,18 @@ impl Builder<'_> {
             return self.scan_values(&bins, totals, parent);
         }
         if s == 3 {
-            return self.scan_two_classes(&bins, totals, parent);
+            // Rows and bins are one to one here: `codes` is the identity on a dense histogram.
+            let mut filled = std::mem::take(&mut self.filled);
+            filled.clear();
+            filled.resize(last - first, 0);
+            let mut n = 0;
+            for (b, _) in bins.cuts() {
+                filled[n] = b;
+                n += usize::from(sums[3 * b] > 0.0);
+            }
+            filled.truncate(n);
+            self.filled = filled;
+            return self.scan_two_classes(j, bins.sums, totals, parent);
         }
         self.left.fill(0.0);
         let mut best: Option<Split> = None;
@@ -863,68 +939,56 @@ impl Builder<'_> {
         best
     }
 
-    /// [`Self::scan_feature`] for two classes (the common case); the same arithmetic in the
-    /// same order as the general loop, so the same splits.
+    /// [`Self::scan_feature`] for two classes (the common case), over the cuts listed in
+    /// [`Self::filled`]: the filled bins, ascending, but the last (bin `b`'s sums at
+    /// `sums[3 b..]`, and its code is `b`). The same arithmetic in the same order as the
+    /// general loop, so the same splits.
     ///
     /// Deep nodes have few rows in 256 bins, so most bins are empty and whether the next one
     /// is filled is as good as random: a loop that skips empty bins by a branch mispredicts
-    /// often, and its two divisions per cut run one at a time. So it goes in passes: list the
-    /// filled bins (a select, no branch), sum the left side at each, score every cut (a
-    /// branch-free loop the compiler vectorizes), then take the first best valid cut.
-    fn scan_two_classes(&mut self, bins: &Bins<'_>, totals: &[f64], parent: f64) -> Option<Split> {
-        let sums = bins.sums;
-        let mut filled = std::mem::take(&mut self.filled);
-        filled.clear();
-        filled.resize(bins.codes.len(), 0);
-        let mut n = 0;
-        for (b, _) in bins.cuts() {
-            filled[n] = b;
-            n += usize::from(sums[3 * b] > 0.0);
-        }
-        let [mut w_left, mut l0, mut l1] = std::mem::take(&mut self.cut_sums);
+    /// often, and its two divisions per cut run one at a time. So it goes in passes: the
+    /// callers list the filled bins (by a select, or from a small node's marks), this sums the
+    /// left side at each, scores every cut (a branch-free loop the compiler vectorizes), then
+    /// takes the first best valid cut.
+    fn scan_two_classes(&mut self, feature: usize, sums: &[f64], totals: &[f64], parent: f64) -> Option<Split> {
+        let filled = std::mem::take(&mut self.filled);
+        let mut left = std::mem::take(&mut self.cut_sums);
         let mut improvement = std::mem::take(&mut self.cut_improvement);
-        for v in [&mut w_left, &mut l0, &mut l1, &mut improvement] {
-            v.clear();
-            v.resize(n, 0.0);
-        }
-        let (mut w, mut c0, mut c1) = (0.0, 0.0, 0.0);
-        for (k, &b) in filled[..n].iter().enumerate() {
-            w += sums[3 * b];
-            c0 += sums[3 * b + 1];
-            c1 += sums[3 * b + 2];
-            w_left[k] = w;
-            l0[k] = c0;
-            l1[k] = c1;
-        }
+        left.clear();
+        improvement.clear();
+        // `extend` from a mapped slice writes without a capacity check per cut.
+        let mut sum = [0.0; 3];
+        left.extend(filled.iter().map(|&b| {
+            let bin = &sums[3 * b..3 * b + 3];
+            sum = [sum[0] + bin[0], sum[1] + bin[1], sum[2] + bin[2]];
+            sum
+        }));
         let w_total = totals[0];
-        let cuts = Cuts {
-            w_left: &w_left,
-            l0: &l0,
-            l1: &l1,
-        };
         if self.entropy {
-            cuts.score::<true>(&mut improvement, &totals[..3], parent);
+            score_cuts::<true>(&left, &mut improvement, &totals[..3], parent);
         } else {
-            cuts.score::<false>(&mut improvement, &totals[..3], parent);
+            score_cuts::<false>(&left, &mut improvement, &totals[..3], parent);
         }
+        // The first best valid cut, by selects: whether a cut is valid or better is as good
+        // as random in a deep node, and a branch on it is often mispredicted.
         let min_leaf = self.params.min_samples_leaf;
-        let mut best: Option<usize> = None;
-        for k in 0..n {
-            let valid = w_left[k] >= min_leaf && w_total - w_left[k] >= min_leaf;
-            if valid && best.is_none_or(|b| improvement[k] > improvement[b]) {
-                best = Some(k);
-            }
+        let (mut best, mut best_improvement) = (usize::MAX, f64::NEG_INFINITY);
+        for (k, (l, &i)) in left.iter().zip(&improvement).enumerate() {
+            let valid = l[0] >= min_leaf && w_total - l[0] >= min_leaf;
+            let better = valid && i > best_improvement;
+            best = if better { k } else { best };
+            best_improvement = if better { i } else { best_improvement };
         }
-        let found = best.map(|k| {
-            self.scan_left.copy_from_slice(&[w_left[k], l0[k], l1[k]]);
+        let found = (best != usize::MAX).then(|| {
+            self.scan_left.copy_from_slice(&left[best]);
             Split {
-                feature: bins.feature,
-                bin: bins.codes[filled[k]],
-                improvement: improvement[k],
+                feature,
+                bin: u8::try_from(filled[best]).expect("at most 256 bins"),
+                improvement: best_improvement,
             }
         });
         self.filled = filled;
-        self.cut_sums = [w_left, l0, l1];
+        self.cut_sums = left;
         self.cut_improvement = improvement;
         found
     }
@@ -1000,33 +1064,25 @@ impl Builder<'_> {
     }
 }
 
-/// The left sums at each candidate cut of a two-class scan.
-struct Cuts<'a> {
-    w_left: &'a [f64],
-    l0: &'a [f64],
-    l1: &'a [f64],
-}
-
-impl Cuts<'_> {
-    /// Each cut's impurity decrease, `score(left) + score(right) - parent` (see [`score`]):
-    /// `left` from the running sums, `right` as the node's `totals` less them. One branch-free
-    /// pass, compiled once per criterion, so the divisions of neighbouring cuts overlap.
-    fn score<const ENTROPY: bool>(&self, improvement: &mut [f64], totals: &[f64], parent: f64) {
-        let (w_total, t0, t1) = (totals[0], totals[1], totals[2]);
-        let score = |w: f64, c0: f64, c1: f64| {
-            if w <= 0.0 {
-                0.0
-            } else if ENTROPY {
-                xlogx(c0) + xlogx(c1) - xlogx(w)
-            } else {
-                (c0 * c0 + c1 * c1) / w
-            }
-        };
-        let cuts = self.w_left.iter().zip(self.l0).zip(self.l1);
-        for (i, ((&w, &c0), &c1)) in improvement.iter_mut().zip(cuts) {
-            *i = score(w, c0, c1) + score(w_total - w, t0 - c0, t1 - c1) - parent;
+/// Each two-class cut's impurity decrease, `score(left) + score(right) - parent` (see
+/// [`score`]), appended to `improvement`: `left` the running sums `[w, c0, c1]` at the cut,
+/// `right` the node's `totals` less them. One branch-free pass, compiled once per criterion,
+/// so the divisions of neighbouring cuts overlap.
+fn score_cuts<const ENTROPY: bool>(left: &[[f64; 3]], improvement: &mut Vec<f64>, totals: &[f64], parent: f64) {
+    let (w_total, t0, t1) = (totals[0], totals[1], totals[2]);
+    let score = |w: f64, c0: f64, c1: f64| {
+        if w <= 0.0 {
+            0.0
+        } else if ENTROPY {
+            xlogx(c0) + xlogx(c1) - xlogx(w)
+        } else {
+            (c0 * c0 + c1 * c1) / w
         }
-    }
+    };
+    improvement.extend(
+        left.iter()
+            .map(|&[w, c0, c1]| score(w, c0, c1) + score(w_total - w, t0 - c0, t1 - c1) - parent),
+    );
 }
 
 /// Copies one row's codes. The usual widths get a copy of a size known when compiling, which
