@@ -13,6 +13,9 @@
 //!   unread, so the node builds one for each feature it tries, from its own rows;
 //! - a node with fewer rows than bins marks the bins its rows fill and reads and clears only
 //!   those, which is cheaper than clearing and scanning every bin;
+//! - two classes with whole-number weights (a bootstrap's counts, or none) count both classes
+//!   of a bin in one `u64`, one integer addition per row and feature; the sums are exact, so
+//!   the trees are those of the `f64` sums;
 //! - extremely randomized trees need no histogram at all: one pass finds the node's smallest
 //!   and largest code, another sums the rows left of the drawn cut.
 //!
@@ -295,6 +298,9 @@ struct Builder<'a> {
     /// their sums ([`Self::gather_marked`]).
     small_codes: Vec<u8>,
     small_sums: Vec<f64>,
+    /// Two classes and whole-number weights: the buffer of packed-count histograms
+    /// ([`Self::split_from_counts`]), all zeros between nodes; `None` otherwise.
+    count_hist: Option<Vec<u64>>,
     /// For each feature of `batch`, the bins a small node's rows filled (a bit each).
     marks: Vec<[u64; MAX_BINS / 64]>,
     /// The two-class scan's scratch: the filled bins, and at each the left sums and the cut's
@@ -334,6 +340,18 @@ impl Tree {
     /// Grows a tree by histogram split finding on `binned` (the training matrix, binned when
     /// the data was loaded); `weights` as in [`Tree::fit`].
     pub fn fit_binned(binned: &Binned, targets: Targets<'_>, weights: &[f64], params: &TreeParams) -> Tree {
+        Tree::grow_binned(binned, targets, weights, params, true)
+    }
+
+    /// [`Tree::fit_binned`]; `allow_counts: false` keeps two-class histograms in `f64` even
+    /// for whole-number weights (a test compares the two).
+    fn grow_binned(
+        binned: &Binned,
+        targets: Targets<'_>,
+        weights: &[f64],
+        params: &TreeParams,
+        allow_counts: bool,
+    ) -> Tree {
         let d = binned.d;
         assert_eq!(weights.len(), binned.n, "one weight per sample");
         let slots = targets.width() + 1;
@@ -355,6 +373,14 @@ impl Tree {
             Targets::Classes { y, .. } => rows.iter().map(|&i| y[i] as f64).collect(),
             Targets::Values(y) => rows.iter().map(|&i| y[i]).collect(),
         };
+        // Each class's total weight must fit in 32 bits for the packed counts.
+        let counted = allow_counts
+            && slots == 3
+            && matches!(targets, Targets::Classes { .. })
+            && weight
+                .iter()
+                .all(|&w| w.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&w))
+            && weight.iter().sum::<f64>() < f64::from(u32::MAX);
         let mut b = Builder {
             binned,
             params,
@@ -376,6 +402,7 @@ impl Tree {
             small_codes: Vec::new(),
             small_sums: Vec::new(),
             marks: Vec::new(),
+            count_hist: counted.then(Vec::new),
             filled: Vec::new(),
             cut_sums: Vec::new(),
             cut_improvement: Vec::new(),
@@ -734,15 +761,23 @@ impl Builder<'_> {
             batch.push((j, len));
             len += nb * s;
         }
+        let mut marks = std::mem::take(&mut self.marks);
+        marks.clear();
+        if few_rows {
+            marks.resize(batch.len(), [0; MAX_BINS / 64]);
+        }
+        if self.count_hist.is_some() {
+            let best = self.split_from_counts(&batch, few_rows.then_some(&mut marks[..]), start, end, totals, parent);
+            self.batch = batch;
+            self.marks = marks;
+            return best;
+        }
         let mut sums = std::mem::take(&mut self.batch_sums);
         if sums.len() < len {
             sums.resize(len, 0.0);
         }
-        let mut marks = std::mem::take(&mut self.marks);
-        marks.clear();
         let mut best: Option<Split> = None;
         if few_rows {
-            marks.resize(batch.len(), [0; MAX_BINS / 64]);
             self.accumulate::<true>(&mut sums, &batch, &mut marks, start, end);
             for (&(j, base), marked) in batch.iter().zip(&marks) {
                 let hist = &mut sums[base..base + self.binned.n_bins(j) * s];
@@ -772,6 +807,117 @@ impl Builder<'_> {
         self.batch_sums = sums;
         self.marks = marks;
         best
+    }
+
+    /// [`Self::split_from_rows`] for two classes and whole-number weights (a bootstrap's
+    /// counts, or none): each bin holds the two classes' weights as two 32-bit counts in one
+    /// `u64`, so a row adds to a bin with one integer addition, and a bin is 8 bytes, not 24.
+    /// Whole numbers below 2^53 are exact in `f64`, so the sums, and the splits, are the ones
+    /// the `f64` histograms give. `batch` as there, with each base counted in `f64` slots;
+    /// `marks`, one per feature, for a node with fewer rows than bins.
+    fn split_from_counts(
+        &mut self,
+        batch: &[(usize, usize)],
+        mut marks: Option<&mut [[u64; MAX_BINS / 64]]>,
+        start: usize,
+        end: usize,
+        totals: &[f64],
+        parent: f64,
+    ) -> Option<Split> {
+        let s = self.slots;
+        let bins: Vec<(usize, usize)> = batch.iter().map(|&(j, base)| (j, base / s)).collect();
+        let len = bins.last().map_or(0, |&(j, base)| base + self.binned.n_bins(j));
+        let mut hist = self.count_hist.take().expect("two classes, whole-number weights");
+        if hist.len() < len {
+            hist.resize(len, 0);
+        }
+        match marks.as_deref_mut() {
+            Some(marks) => self.accumulate_counts::<true>(&mut hist, &bins, marks, start, end),
+            None => self.accumulate_counts::<false>(&mut hist, &bins, &mut [], start, end),
+        }
+        let mut best: Option<Split> = None;
+        for (f, &(j, base)) in bins.iter().enumerate() {
+            let h = &mut hist[base..base + self.binned.n_bins(j)];
+            match marks.as_deref() {
+                Some(marks) => self.cuts_from_marked_counts(h, &marks[f]),
+                None => self.cuts_from_counts(h),
+            }
+            let found = self.best_two_class_cut(j, totals, parent);
+            self.keep_better(&mut best, found);
+        }
+        self.count_hist = Some(hist);
+        best
+    }
+
+    /// [`Self::accumulate`] into two-class count histograms (see [`Self::split_from_counts`]).
+    fn accumulate_counts<const MARK: bool>(
+        &self,
+        hist: &mut [u64],
+        features: &[(usize, usize)],
+        marks: &mut [[u64; MAX_BINS / 64]],
+        start: usize,
+        end: usize,
+    ) {
+        let st = self.stride;
+        let rows = self.codes[start * st..end * st]
+            .chunks_exact(st)
+            .zip(&self.weight[start..end])
+            .zip(&self.target[start..end]);
+        for ((codes, &w), &class) in rows {
+            // Class 0 counts in the low 32 bits, class 1 in the high ones.
+            let add = (w as u64) << (32 * (class as u64));
+            for (f, &(j, base)) in features.iter().enumerate() {
+                let code = codes[j];
+                hist[base + usize::from(code)] += add;
+                if MARK {
+                    marks[f][usize::from(code >> 6)] |= 1 << (code & 63);
+                }
+            }
+        }
+    }
+
+    /// The candidate cuts of a dense count histogram `h` (which it clears) into
+    /// [`Self::filled`] and [`Self::cut_sums`]: every filled bin but the last, with the left
+    /// sums at it. Bins are listed by a select, as in [`Self::scan_feature`].
+    fn cuts_from_counts(&mut self, h: &mut [u64]) {
+        let (filled, left) = (&mut self.filled, &mut self.cut_sums);
+        filled.clear();
+        filled.resize(h.len(), 0);
+        left.clear();
+        left.resize(h.len(), [0.0; 3]);
+        let (mut sum, mut n) = (0u64, 0);
+        for (b, &v) in h.iter().enumerate() {
+            sum += v;
+            filled[n] = b;
+            left[n] = unpack_counts(sum);
+            n += usize::from(v != 0);
+        }
+        // The last filled bin is no cut: nothing would be left on the right.
+        let cuts = n.saturating_sub(1);
+        filled.truncate(cuts);
+        left.truncate(cuts);
+        h.fill(0);
+    }
+
+    /// [`Self::cuts_from_counts`] over a small node's marked bins only, clearing them.
+    fn cuts_from_marked_counts(&mut self, h: &mut [u64], marked: &[u64; MAX_BINS / 64]) {
+        let (filled, left) = (&mut self.filled, &mut self.cut_sums);
+        filled.clear();
+        left.clear();
+        let mut sum = 0u64;
+        for (word, &bits) in marked.iter().enumerate() {
+            let mut bits = bits;
+            while bits != 0 {
+                let b = word * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                sum += h[b];
+                h[b] = 0;
+                filled.push(b);
+                left.push(unpack_counts(sum));
+            }
+        }
+        filled.pop();
+        left.pop();
     }
 
     /// Moves a feature's marked bins, in code order, from its histogram `hist` (cleared as they
@@ -951,18 +1097,27 @@ impl Builder<'_> {
     /// left side at each, scores every cut (a branch-free loop the compiler vectorizes), then
     /// takes the first best valid cut.
     fn scan_two_classes(&mut self, feature: usize, sums: &[f64], totals: &[f64], parent: f64) -> Option<Split> {
-        let filled = std::mem::take(&mut self.filled);
         let mut left = std::mem::take(&mut self.cut_sums);
-        let mut improvement = std::mem::take(&mut self.cut_improvement);
         left.clear();
-        improvement.clear();
         // `extend` from a mapped slice writes without a capacity check per cut.
         let mut sum = [0.0; 3];
-        left.extend(filled.iter().map(|&b| {
+        left.extend(self.filled.iter().map(|&b| {
             let bin = &sums[3 * b..3 * b + 3];
             sum = [sum[0] + bin[0], sum[1] + bin[1], sum[2] + bin[2]];
             sum
         }));
+        self.cut_sums = left;
+        self.best_two_class_cut(feature, totals, parent)
+    }
+
+    /// The best of the two-class cuts listed in [`Self::filled`], with the left sums
+    /// `[w, c0, c1]` at each in [`Self::cut_sums`]: each is scored (a branch-free loop the
+    /// compiler vectorizes), then the first best valid one is taken.
+    fn best_two_class_cut(&mut self, feature: usize, totals: &[f64], parent: f64) -> Option<Split> {
+        let filled = std::mem::take(&mut self.filled);
+        let left = std::mem::take(&mut self.cut_sums);
+        let mut improvement = std::mem::take(&mut self.cut_improvement);
+        improvement.clear();
         let w_total = totals[0];
         if self.entropy {
             score_cuts::<true>(&left, &mut improvement, &totals[..3], parent);
@@ -1085,6 +1240,13 @@ fn score_cuts<const ENTROPY: bool>(left: &[[f64; 3]], improvement: &mut Vec<f64>
     );
 }
 
+/// A two-class count bin's `[w, c0, c1]` (see [`Builder::split_from_counts`]).
+#[inline]
+fn unpack_counts(packed: u64) -> [f64; 3] {
+    let (c0, c1) = ((packed & 0xFFFF_FFFF) as f64, (packed >> 32) as f64);
+    [c0 + c1, c0, c1]
+}
+
 /// Copies one row's codes. The usual widths get a copy of a size known when compiling, which
 /// is a few moves; a call to `memcpy` for each row cost more than the rest of the partition.
 #[inline]
@@ -1158,6 +1320,39 @@ mod tests {
                 assert!(c == b.edges[j].len() || v <= b.edges[j][c]);
                 assert!(c == 0 || v > b.edges[j][c - 1]);
             }
+        }
+    }
+
+    #[test]
+    fn packed_counts_grow_the_trees_f64_sums_grow() {
+        // Two overlapping classes, a bootstrap's whole-number weights, forest and single-tree
+        // settings, Gini and entropy: small and large nodes, marked and dense histograms.
+        let mut rng = StdRng::seed_from_u64(3);
+        let (n, d) = (4000, 8);
+        let x = Array2::from_shape_fn((n, d), |_| rng.gen_range(-1.0..1.0));
+        let y: Vec<usize> = (0..n)
+            .map(|i| usize::from(x[[i, 0]] + x[[i, 1]] * x[[i, 2]] > 0.0) ^ usize::from(rng.gen_bool(0.15)))
+            .collect();
+        let weights: Vec<f64> = (0..n).map(|_| f64::from(rng.gen_range(0u8..4))).collect();
+        let binned = Binned::new(x.view());
+        let targets = Targets::Classes { y: &y, n_classes: 2 };
+        for (max_features, entropy, max_leaf_nodes) in [
+            (Some(3), false, None),
+            (Some(3), true, None),
+            (None, false, None),
+            (None, false, Some(40)),
+        ] {
+            let params = TreeParams {
+                max_features,
+                entropy,
+                max_leaf_nodes,
+                seed: 7,
+                ..Default::default()
+            };
+            let counted = Tree::grow_binned(&binned, targets, &weights, &params, true);
+            let summed = Tree::grow_binned(&binned, targets, &weights, &params, false);
+            assert!(counted.n_leaves() > 30, "a tree deep enough to test");
+            assert_eq!(counted, summed, "{params:?}");
         }
     }
 
