@@ -155,16 +155,27 @@ pub fn numbers_at_most(body: &[u8]) -> usize {
     total
 }
 
+/// Why [`parse_body_parallel`] gave a body back unparsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unscanned {
+    /// Not the plain shape the scanner reads (no `X_pred_rows` key, a string inside the rows, a
+    /// chunk that does not parse): a one-pass parse names the problem.
+    Unusual,
+    /// Its numbers take more room as `f64` than as text (8 bytes each): parsing it would more
+    /// than double what the master holds, so the workers parse it instead.
+    Dense,
+}
+
 /// Parses a large predict body with its rows split among `threads` threads at row boundaries:
 /// the same [`PredictBody`](crate::api::PredictBody) as one `serde_json` pass, in a fraction of
 /// the time. The rows array and the cuts between rows are found by looking at a few bytes
-/// around them; each chunk's parse then checks it. `None` for anything unexpected (no `X_pred_rows` key, a string inside the rows,
-/// a chunk that does not parse): the caller then parses in one pass, whose error names the
-/// bad value.
-pub fn parse_body_parallel(body: &[u8], threads: usize) -> Option<crate::api::PredictBody> {
+/// around them; each chunk's parse then checks it, and stops as soon as its numbers would take
+/// more room than its text ([`Unscanned::Dense`]), so no separate pass counts them first.
+pub fn parse_body_parallel(body: &[u8], threads: usize) -> Result<crate::api::PredictBody, Unscanned> {
     const KEY: &[u8] = b"\"X_pred_rows\"";
     let threads = threads.max(1);
-    let key = body.windows(KEY.len()).position(|w| w == KEY)?;
+    let unusual = Unscanned::Unusual;
+    let key = body.windows(KEY.len()).position(|w| w == KEY).ok_or(unusual)?;
     let mut at = key + KEY.len();
     let skip_ws = |at: &mut usize| {
         while body.get(*at).is_some_and(u8::is_ascii_whitespace) {
@@ -172,17 +183,18 @@ pub fn parse_body_parallel(body: &[u8], threads: usize) -> Option<crate::api::Pr
         }
     };
     skip_ws(&mut at);
-    (body.get(at) == Some(&b':')).then_some(())?;
+    (body.get(at) == Some(&b':')).then_some(()).ok_or(unusual)?;
     at += 1;
     skip_ws(&mut at);
-    (body.get(at) == Some(&b'[')).then_some(())?;
+    (body.get(at) == Some(&b'[')).then_some(()).ok_or(unusual)?;
     let start = at;
     // The rows array ends at the last `]` that closes a row (`]` after `]`); from the end, since
     // the rows are most of the body. A body where that is something else fails a parse below.
     let closes_row = |i: usize| body[..i].trim_ascii_end().last() == Some(&b']');
     let end = (start + 1..body.len())
         .rev()
-        .find(|&i| body[i] == b']' && closes_row(i))?;
+        .find(|&i| body[i] == b']' && closes_row(i))
+        .ok_or(unusual)?;
     // Cut after a row's `]` near each share of the rows; a parse below checks each chunk.
     let mut cuts = vec![start + 1];
     for k in 1..threads {
@@ -197,10 +209,10 @@ pub fn parse_body_parallel(body: &[u8], threads: usize) -> Option<crate::api::Pr
     let mut rest = body[..start].to_vec();
     rest.extend_from_slice(b"[]");
     rest.extend_from_slice(&body[end + 1..]);
-    let shell: crate::api::PredictShape = serde_json::from_slice(&rest).ok()?;
+    let shell: crate::api::PredictShape = serde_json::from_slice(&rest).map_err(|_| unusual)?;
     // Each chunk is `[row, row, ...]` once its leading comma is dropped.
     let chunks: Vec<&[u8]> = cuts.windows(2).map(|w| &body[w[0]..w[1]]).collect();
-    let parsed: Vec<Option<FlatRows>> = std::thread::scope(|scope| {
+    let parsed: Vec<Result<FlatRows, Unscanned>> = std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .iter()
             .map(|chunk| {
@@ -209,13 +221,20 @@ pub fn parse_body_parallel(body: &[u8], threads: usize) -> Option<crate::api::Pr
                     let rows = trimmed.strip_prefix(b",").unwrap_or(trimmed);
                     // Anything the scanner does not take, serde_json refuses too; the caller's
                     // one-pass parse then names it.
-                    parse_row_list(rows)
+                    parse_row_list(rows, chunk.len() / 8)
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().ok().flatten()).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Err(Unscanned::Unusual)))
+            .collect()
     });
     let mut out = FlatRows::default();
+    // A dense chunk makes the body dense, whatever another chunk says.
+    if parsed.contains(&Err(Unscanned::Dense)) {
+        return Err(Unscanned::Dense);
+    }
     for part in parsed {
         let part = part?;
         if part.n_rows == 0 {
@@ -232,7 +251,7 @@ pub fn parse_body_parallel(body: &[u8], threads: usize) -> Option<crate::api::Pr
         out.n_rows += part.n_rows;
         out.values.extend_from_slice(&part.values);
     }
-    Some(crate::api::PredictBody {
+    Ok(crate::api::PredictBody {
         columns: shell.columns,
         rows: out,
     })
@@ -243,10 +262,21 @@ pub fn parse_body_parallel(body: &[u8], threads: usize) -> Option<crate::api::Pr
 /// parser on a large predict, which was most of the master's work. Each number is checked
 /// against JSON's number grammar, then converted by `fast-float2` (Lemire's algorithm), which
 /// rounds correctly, as serde_json does with `float_roundtrip` (on for the workspace), so both
-/// give the same bits. `None` for anything else (strings, nesting, a number out of
-/// range, a stray byte), all of which serde_json refuses too: the caller's one-pass parse then
-/// names the problem.
-fn parse_row_list(text: &[u8]) -> Option<FlatRows> {
+/// give the same bits. [`Unscanned::Unusual`] for anything else (strings, nesting, a number
+/// out of range, a stray byte), all of which serde_json refuses too: the caller's one-pass
+/// parse then names the problem. [`Unscanned::Dense`] once more than `max_values` numbers are
+/// read.
+fn parse_row_list(text: &[u8], max_values: usize) -> Result<FlatRows, Unscanned> {
+    let out = scan_rows(text, max_values).ok_or(Unscanned::Unusual)?;
+    if out.values.len() > max_values {
+        return Err(Unscanned::Dense);
+    }
+    Ok(out)
+}
+
+/// [`parse_row_list`]'s scan: `None` for a body it does not take; it stops early, with more
+/// than `max_values` numbers, at the end of the row that passes the bound.
+fn scan_rows(text: &[u8], max_values: usize) -> Option<FlatRows> {
     let mut s = Scanner { text, at: 0 };
     let mut out = FlatRows::default();
     // A number takes at least two bytes with its comma: enough room for most bodies at once.
@@ -279,6 +309,9 @@ fn parse_row_list(text: &[u8]) -> Option<FlatRows> {
             out.ragged = Some((out.n_rows, len));
         }
         out.n_rows += 1;
+        if out.values.len() > max_values {
+            return Some(out);
+        }
         s.whitespace();
         match s.next() {
             None => return Some(out),
@@ -316,8 +349,22 @@ impl Scanner<'_> {
         }
     }
 
+    /// Skips a run of ASCII digits; returns its length. Eight bytes at a time while eight
+    /// remain (a number's digits were most of the scanner's time when read one by one).
     fn digits(&mut self) -> usize {
         let from = self.at;
+        while let Some(chunk) = self.text.get(self.at..self.at + 8) {
+            let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+            // A byte is a digit when `byte - '0'` is below 10: then neither it nor it + 0x76
+            // reaches 0x80. The lowest byte with a high bit set is the first non-digit.
+            let x = word ^ 0x3030_3030_3030_3030;
+            let not_digit = ((x.wrapping_add(0x7676_7676_7676_7676)) | x) & 0x8080_8080_8080_8080;
+            if not_digit != 0 {
+                self.at += not_digit.trailing_zeros() as usize / 8;
+                return self.at - from;
+            }
+            self.at += 8;
+        }
         while self.peek().is_some_and(|b| b.is_ascii_digit()) {
             self.at += 1;
         }
@@ -490,7 +537,7 @@ mod tests {
             texts.push(format!("{x:.20}"));
         }
         let body = format!("[{}]", texts.join(", "));
-        let scanned = parse_row_list(body.as_bytes()).expect("one row of numbers");
+        let scanned = parse_row_list(body.as_bytes(), usize::MAX).expect("one row of numbers");
         let by_serde: Vec<f64> = serde_json::from_str(&body).unwrap();
         assert_eq!(scanned.n_rows, 1);
         assert_eq!(scanned.width, texts.len());
@@ -498,10 +545,10 @@ mod tests {
             assert_eq!(a.to_bits(), b.to_bits(), "{t}");
         }
         // Rows, whitespace, empty rows and raggedness as serde_json reads them.
-        let rows = parse_row_list(b" [1, 2] ,\n[3,4],[ ],\t[5 ,6 ] ").unwrap();
+        let rows = parse_row_list(b" [1, 2] ,\n[3,4],[ ],\t[5 ,6 ] ", usize::MAX).unwrap();
         assert_eq!((rows.n_rows, rows.width, rows.ragged), (4, 2, Some((2, 0))));
         assert_eq!(rows.values, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
-        assert_eq!(parse_row_list(b"  ").unwrap().n_rows, 0);
+        assert_eq!(parse_row_list(b"  ", usize::MAX).unwrap().n_rows, 0);
         // What JSON refuses (or serde_json must name) is not taken.
         for odd in [
             "[01]",
@@ -526,8 +573,17 @@ mod tests {
             "[1_0]",
             "[true]",
             "[null]",
+            // Digit runs read eight bytes at a time: a stray byte at each place in a word.
+            "[123456789\u{e9}]",
+            "[12345678:9]",
+            "[1234567/89]",
+            "[0.123456789012345\u{7f}6]",
         ] {
-            assert!(parse_row_list(odd.as_bytes()).is_none(), "{odd}");
+            assert_eq!(
+                parse_row_list(odd.as_bytes(), usize::MAX),
+                Err(Unscanned::Unusual),
+                "{odd}"
+            );
             assert!(
                 serde_json::from_str::<FlatRows>(&format!("[{odd}]")).is_err(),
                 "serde_json refuses {odd} too"
@@ -581,7 +637,21 @@ mod tests {
             r#"{"X_pred_columns": ["a"], "X_pred_rows": [[1], [[2]]]}"#,
             r#"{"X_pred_columns": ["a"], "X_pred_rows": [[1], [x]]}"#,
         ] {
-            assert!(parse_body_parallel(odd.as_bytes(), 2).is_none(), "{odd}");
+            assert_eq!(parse_body_parallel(odd.as_bytes(), 2), Err(Unscanned::Unusual), "{odd}");
         }
+        // Numbers that take more room parsed than as text are left to the workers, however
+        // the body is cut.
+        let short = format!(
+            r#"{{"X_pred_columns": ["a", "b"], "X_pred_rows": [{}]}}"#,
+            vec!["[1,2]"; 1000].join(",")
+        );
+        for threads in [1, 2, 3] {
+            assert_eq!(parse_body_parallel(short.as_bytes(), threads), Err(Unscanned::Dense));
+        }
+        assert_eq!(parse_row_list(b"[1,2],[3,4]", 2), Err(Unscanned::Dense));
+        assert_eq!(
+            parse_row_list(b"[1,2],[3,4]", 4).unwrap().values,
+            vec![1.0, 2.0, 3.0, 4.0]
+        );
     }
 }

@@ -287,19 +287,26 @@ async fn aggregation_predict(
     // body whose numbers take less room as f64 than as text is parsed once, here, and sent to
     // every worker as compact rows, so no worker parses the same text again. Any other body is
     // only shaped (columns, row count) and goes out as it came; each worker parses its numbers.
-    // Every number but the last follows a comma, so `8 × (commas + 1)` bounds the parsed
-    // numbers' size: counting commas is far cheaper than a parse, and keeps the master's
-    // memory under twice the body.
+    // That keeps the master's memory under twice the body: the parse stops once its numbers
+    // outgrow their text, and a body the scanner does not take is parsed in one pass (to name
+    // its problem) only when its commas, which bound its numbers, say it is not dense.
     let max_columns = state.limits.max_columns;
     let large = body.len() > INLINE_BYTES;
     let (n_rows, body, rows_type) = service::off_thread_if(large, move || {
-        if large && predict::numbers_at_most(&body).saturating_mul(8) < body.len() {
+        let parsed = if large {
             // Parsed on every core (the workers wait for it anyway).
             let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-            let request: PredictBody = match predict::parse_body_parallel(&body, threads) {
-                Some(request) => request,
-                None => parse_json(&body)?,
-            };
+            match predict::parse_body_parallel(&body, threads) {
+                Ok(request) => Some(request),
+                Err(predict::Unscanned::Unusual) if predict::numbers_at_most(&body).saturating_mul(8) < body.len() => {
+                    Some(parse_json::<PredictBody>(&body)?)
+                }
+                Err(_) => None,
+            }
+        } else {
+            None
+        };
+        if let Some(request) = parsed {
             drop(body); // Parsed: the text is not needed any more.
             predict::check_column_count(request.columns.len(), max_columns)?;
             let columns = predict::check_columns(&request.columns)?;
