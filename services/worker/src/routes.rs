@@ -12,7 +12,7 @@ use chimera_shared::config::{SgdMode, WorkerKind};
 use chimera_shared::openapi::Role;
 use chimera_shared::service::{self, parse_json, read_body, read_body_as};
 use chimera_shared::{predict, ApiError, Code};
-use ndarray::Array2;
+use ndarray::ArrayView2;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -218,8 +218,22 @@ fn predict_output<'a>(state: &'a WorkerState, request: &PredictBody) -> Result<(
     };
     let order = predict::align(&columns, &state.data.columns)?;
     let rows = &request.rows;
-    let x = Array2::from_shape_fn((rows.n_rows, order.len()), |(i, j)| rows.row(i)[order[j]]);
-    Ok((model.predict(x.view(), state.n_classes()), &state.data.target))
+    // Columns sent in training order (the usual case) are predicted on in place; others are
+    // gathered into training order first.
+    let in_order = rows.width == order.len() && order.iter().enumerate().all(|(j, &o)| j == o);
+    let gathered;
+    let x = if in_order {
+        ArrayView2::from_shape((rows.n_rows, rows.width), &rows.values)
+    } else {
+        let mut values = Vec::with_capacity(rows.n_rows * order.len());
+        for row in rows.values.chunks_exact(rows.width.max(1)).take(rows.n_rows) {
+            values.extend(order.iter().map(|&o| row[o]));
+        }
+        gathered = values;
+        ArrayView2::from_shape((rows.n_rows, order.len()), &gathered)
+    }
+    .map_err(|e| ApiError::new(Code::InternalError, format!("predict rows do not fit their shape: {e}")))?;
+    Ok((model.predict(x, state.n_classes()), &state.data.target))
 }
 
 fn require_sgd(state: &WorkerState) -> Result<(), ApiError> {
