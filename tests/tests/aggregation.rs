@@ -253,3 +253,99 @@ fn an_env_written_as_the_original_wrote_it_starts_the_experiment() {
     assert_eq!(fit.workers.len(), 3);
     assert_eq!(cluster.exp.env.cpu_shares, vec![2, 2, 4]);
 }
+
+/// Lines of the master's time log (`URL side endpoint latency = X s`) that start with `prefix`.
+fn time_log_lines(dir: &TempDir, prefix: &str) -> usize {
+    std::fs::read_to_string(dir.path().join("logs/master/chimera_time.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .count()
+}
+
+#[test]
+fn concurrent_small_predicts_share_worker_calls_and_each_gets_its_own_answer() {
+    let dir = TempDir::copy_of("bagging-classification");
+    // A slow worker keeps each batch out for 100 ms, so predicts sent together must wait and
+    // go out together.
+    let spec = dir.path().join("chimera_workers/worker-2.yaml");
+    let yaml = std::fs::read_to_string(&spec).expect("worker-2's spec");
+    dir.write("chimera_workers/worker-2.yaml", &format!("{yaml}\ndelay_ms: 100\n"));
+    let cluster = Cluster::start(dir.path());
+    let client = cluster.client();
+    client.fit("aggregation").expect("fit");
+    let (request, _) = chimera_tests::test_split(&dir);
+    let n = 16;
+    let rows = &request.rows[..n];
+    // Every row's answer from one request holding them all: what each must get back alone.
+    let all = client
+        .predict(
+            "aggregation",
+            &PredictRequest {
+                columns: request.columns.clone(),
+                rows: rows.to_vec(),
+            },
+        )
+        .expect("predict");
+    // The same rows at once, one per client; every other one with its columns reversed, which
+    // batches apart from the rest.
+    let answers: Vec<PredictResponse> = std::thread::scope(|scope| {
+        let calls: Vec<_> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let client = cluster.client();
+                let (mut columns, mut row) = (request.columns.clone(), row.clone());
+                if i % 2 == 1 {
+                    columns.reverse();
+                    row.reverse();
+                }
+                scope.spawn(move || {
+                    client
+                        .predict(
+                            "aggregation",
+                            &PredictRequest {
+                                columns,
+                                rows: vec![row],
+                            },
+                        )
+                        .expect("predict")
+                })
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().expect("a client thread")).collect()
+    });
+    // The time log has a line per worker call and per client predict; it is written every
+    // half second, so wait for the last predict's line.
+    let master = format!("{}/v1/chimera/aggregation/predict master ", cluster.master.url());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while time_log_lines(&dir, &master) < n + 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(time_log_lines(&dir, &master), n + 1);
+    let worker = format!("{}/v1/chimera/model/predict worker ", cluster.worker("worker-2").url());
+    let calls = time_log_lines(&dir, &worker) - 1; // Less the all-rows predict.
+    for (i, answer) in answers.iter().enumerate() {
+        assert_eq!(answer.y_pred_labels.as_ref().map(Vec::len), Some(1));
+        assert_eq!(
+            answer.y_pred_labels.as_ref().unwrap()[0],
+            all.y_pred_labels.as_ref().unwrap()[i],
+            "row {i}"
+        );
+        assert_eq!(
+            answer.y_pred_proba.as_ref().unwrap()[0],
+            all.y_pred_proba.as_ref().unwrap()[i],
+            "row {i}"
+        );
+        let PredRows::Values(p) = &answer.y_pred_rows else {
+            panic!("binary answers carry probabilities")
+        };
+        let PredRows::Values(all_p) = &all.y_pred_rows else {
+            panic!("binary answers carry probabilities")
+        };
+        assert_eq!(p, &vec![all_p[i]], "row {i}");
+        assert_eq!(answer.classes, all.classes);
+    }
+    eprintln!("{n} concurrent predicts reached worker-2 as {calls} calls");
+    assert!(calls >= 1 && calls <= n / 2, "{calls} calls for {n} predicts");
+}

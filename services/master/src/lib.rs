@@ -14,6 +14,7 @@
 //! `pool` -> `retry`.
 
 pub mod aggregate;
+pub mod batch;
 pub mod parameter_server;
 pub mod pool;
 pub mod retry;

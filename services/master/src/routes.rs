@@ -2,13 +2,12 @@
 //! [`crate::parameter_server`].
 
 use crate::aggregate;
+use crate::batch::{self, Batcher};
 use crate::pool::{self, WorkerPool};
 use crate::state::MasterState;
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chimera_shared::api::{
-    paths, FailedWorker, FitResponse, Outcome, PredictBody, PredictResponse, PredictShape, WorkerReport,
-};
+use chimera_shared::api::{paths, FitResponse, Outcome, PredictBody, PredictShape, WorkerReport};
 use chimera_shared::compact;
 use chimera_shared::config::MasterSpec;
 use chimera_shared::logs::Side;
@@ -278,33 +277,42 @@ async fn aggregation_predict(
     req: HttpRequest,
     state: web::Data<MasterState>,
     pool: web::Data<WorkerPool>,
+    batcher: web::Data<Batcher>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     require_kind(&state, "aggregation", paths::AGGREGATION_PREDICT)?;
     let (body, _large) = read_body(&req, body, state.body_limits(), &state.large).await?;
-    // Check the request here, so malformed JSON, bad columns or no rows never fan out. A large
-    // body whose numbers take less room as f64 than as text is parsed once, here, and sent to
-    // every worker as compact rows, so no worker parses the same text again. Any other body is
-    // only shaped (columns, row count) and goes out as it came; each worker parses its numbers.
-    // That keeps the master's memory under twice the body: the parse stops once its numbers
-    // outgrow their text, and a body the scanner does not take is parsed in one pass (to name
-    // its problem) only when its commas, which bound its numbers, say it is not dense.
+    if body.len() <= INLINE_BYTES {
+        // A small predict is checked here and goes out with the others waiting on this thread
+        // (see `crate::batch`).
+        let request: PredictBody = parse_json(&body)?;
+        predict::check_column_count(request.columns.len(), state.limits.max_columns)?;
+        let columns = predict::check_columns(&request.columns)?;
+        predict::check_rows(&request.rows, &columns)?;
+        require_model(&state)?;
+        let task = aggregation_task(&state)?;
+        let answer = Batcher::predict(batcher, pool, task, columns, request.rows).await?;
+        record_latency(&state, &req, started);
+        return Ok(HttpResponse::Ok().json(answer));
+    }
+    // A large body is checked here too, so malformed JSON, bad columns or no rows never fan
+    // out. One whose numbers take less room as f64 than as text is parsed once, here, and sent
+    // to every worker as compact rows, so no worker parses the same text again. Any other body
+    // is only shaped (columns, row count) and goes out as it came; each worker parses its
+    // numbers. That keeps the master's memory under twice the body: the parse stops once its
+    // numbers outgrow their text, and a body the scanner does not take is parsed in one pass
+    // (to name its problem) only when its commas, which bound its numbers, say it is not dense.
     let max_columns = state.limits.max_columns;
-    let large = body.len() > INLINE_BYTES;
-    let (n_rows, body, rows_type) = service::off_thread_if(large, move || {
-        let parsed = if large {
-            // Parsed on every core (the workers wait for it anyway).
-            let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-            match predict::parse_body_parallel(&body, threads) {
-                Ok(request) => Some(request),
-                Err(predict::Unscanned::Unusual) if predict::numbers_at_most(&body).saturating_mul(8) < body.len() => {
-                    Some(parse_json::<PredictBody>(&body)?)
-                }
-                Err(_) => None,
+    let (n_rows, body, rows_type) = service::off_thread_if(true, move || {
+        // Parsed on every core (the workers wait for it anyway).
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let parsed = match predict::parse_body_parallel(&body, threads) {
+            Ok(request) => Some(request),
+            Err(predict::Unscanned::Unusual) if predict::numbers_at_most(&body).saturating_mul(8) < body.len() => {
+                Some(parse_json::<PredictBody>(&body)?)
             }
-        } else {
-            None
+            Err(_) => None,
         };
         if let Some(request) = parsed {
             drop(body); // Parsed: the text is not needed any more.
@@ -321,93 +329,52 @@ async fn aggregation_predict(
         Ok((shape.rows.0, body, None))
     })
     .await?;
-    if !state.has_model() {
-        return Err(ApiError::new(
-            Code::NotFitted,
-            format!(
-                "the master has no fitted model yet: call POST {} first",
-                paths::AGGREGATION_FIT
-            ),
-        ));
-    }
-    // A large predict also asks the workers for compact answers and sums them as they are
-    // decoded: the master then holds about its body's size, not every worker's JSON.
-    let results = if large {
-        let media = pool::Media {
-            content_type: rows_type.unwrap_or(pool::JSON.content_type),
-            accept: Some(compact::MEDIA_TYPE),
-        };
-        pool.call_all_as(paths::MODEL_PREDICT, body, media).await
-    } else {
-        pool.call_all(paths::MODEL_PREDICT, Some(body)).await
+    require_model(&state)?;
+    let task = aggregation_task(&state)?;
+    // It also asks the workers for compact answers and sums them as they are decoded: the
+    // master then holds about its body's size, not every worker's JSON.
+    let media = pool::Media {
+        content_type: rows_type.unwrap_or(pool::JSON.content_type),
+        accept: Some(compact::MEDIA_TYPE),
     };
-    let mut raw = Vec::new();
-    let mut failed = Vec::new();
-    let mut client_errors = Vec::new();
-    for (w, r) in pool.list().iter().zip(results) {
-        if r.outcome == Outcome::Ok {
-            raw.push((w.name.clone(), r.body));
-        } else {
-            if let Some(e) = r.api_error().filter(|e| e.status < 500) {
-                client_errors.push(e);
-            }
-            failed.push(FailedWorker {
-                name: w.name.clone(),
-                error: r.error.unwrap_or_default(),
-            });
-        }
-    }
-    let task = state
-        .task
-        .ok_or_else(|| ApiError::internal("an aggregation master without model workers"))?;
-    let (combined, failed) = service::off_thread_if(large, move || {
-        if large {
-            return Ok(match aggregate::combine_compact(task, n_rows, raw, failed) {
-                Ok(combined) => (Some(Combined::Streamed(combined)), Vec::new()),
-                Err(failed) => (None, failed),
-            });
-        }
-        let mut answers = Vec::with_capacity(raw.len());
-        for (name, body) in raw {
-            match serde_json::from_slice::<PredictResponse>(&body) {
-                Ok(a) => answers.push((name, a)),
-                Err(e) => failed.push(FailedWorker {
-                    name,
-                    error: format!("unreadable answer: {e}"),
-                }),
-            }
-        }
-        let combined = aggregate::combine(task, n_rows, answers, &mut failed).map(|mut answer| {
-            answer.failed_workers.clone_from(&failed);
-            Combined::Whole(serde_json::to_vec(&answer).unwrap_or_default())
-        });
-        Ok((combined, failed))
+    let results = pool.call_all_as(paths::MODEL_PREDICT, body, media).await;
+    let (raw, failed, client_errors) = batch::sort_results(&pool, results);
+    let combined = service::off_thread_if(true, move || {
+        Ok::<_, ApiError>(aggregate::combine_compact(task, n_rows, raw, failed))
     })
     .await?;
     record_latency(&state, &req, started);
-    let mut answer = HttpResponse::Ok();
-    answer.content_type("application/json");
     match combined {
-        Some(Combined::Whole(bytes)) => Ok(answer.body(bytes)),
         // Written from the sums a few thousand rows at a time: never the whole answer at once.
-        Some(Combined::Streamed(combined)) => Ok(answer.streaming(futures_util::stream::iter(
-            combined
-                .json_chunks()
-                .map(|chunk| Ok::<_, actix_web::Error>(Bytes::from(chunk))),
-        ))),
-        // Every worker refused the request itself (an unknown column, say): the client's mistake.
-        None if !client_errors.is_empty() && client_errors.len() == failed.len() => Err(client_errors.swap_remove(0)),
-        None => Err(pool::no_worker_available(
-            "predict",
-            failed.iter().map(|f| (&f.name, &f.error)),
-        )),
+        Ok(combined) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .streaming(futures_util::stream::iter(
+                combined
+                    .json_chunks()
+                    .map(|chunk| Ok::<_, actix_web::Error>(Bytes::from(chunk))),
+            ))),
+        Err(failed) => Err(batch::no_answer(client_errors, &failed)),
     }
 }
 
-/// An aggregation predict's answer: small ones whole, large ones streamed from the sums.
-enum Combined {
-    Whole(Vec<u8>),
-    Streamed(aggregate::Combined),
+/// An aggregation predict needs a fitted model: the master's answer, not every worker's.
+fn require_model(state: &MasterState) -> Result<(), ApiError> {
+    if state.has_model() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        Code::NotFitted,
+        format!(
+            "the master has no fitted model yet: call POST {} first",
+            paths::AGGREGATION_FIT
+        ),
+    ))
+}
+
+fn aggregation_task(state: &MasterState) -> Result<chimera_shared::config::TaskKind, ApiError> {
+    state
+        .task
+        .ok_or_else(|| ApiError::internal("an aggregation master without model workers"))
 }
 
 async fn parameter_server_predict(

@@ -124,9 +124,12 @@ pub fn build(state: MasterState, listener: TcpListener) -> std::io::Result<Serve
     let server = HttpServer::new(move || {
         // One pool per HTTP thread: awc clients are not shared across threads.
         let pool = web::Data::new(WorkerPool::new(state.workers.clone()));
+        // Likewise its batches of small predicts, which that pool sends.
+        let batcher = web::Data::new(crate::batch::Batcher::default());
         App::new()
             .app_data(state.clone())
             .app_data(pool)
+            .app_data(batcher)
             .app_data(policy.clone())
             .wrap(middleware::from_fn(service::require_token))
             .wrap(middleware::Condition::new(
