@@ -267,7 +267,8 @@ fn time_log_lines(dir: &TempDir, prefix: &str) -> usize {
 fn concurrent_small_predicts_share_worker_calls_and_each_gets_its_own_answer() {
     let dir = TempDir::copy_of("bagging-classification");
     // A slow worker keeps each batch out for 100 ms, so predicts sent together must wait and
-    // go out together.
+    // go out together: a master HTTP thread sends at most two batches at once, then one per
+    // column order as they come back, so 24 predicts need at most 8 calls here.
     let spec = dir.path().join("chimera_workers/worker-2.yaml");
     let yaml = std::fs::read_to_string(&spec).expect("worker-2's spec");
     dir.write("chimera_workers/worker-2.yaml", &format!("{yaml}\ndelay_ms: 100\n"));
@@ -275,7 +276,7 @@ fn concurrent_small_predicts_share_worker_calls_and_each_gets_its_own_answer() {
     let client = cluster.client();
     client.fit("aggregation").expect("fit");
     let (request, _) = chimera_tests::test_split(&dir);
-    let n = 16;
+    let n = 24;
     let rows = &request.rows[..n];
     // Every row's answer from one request holding them all: what each must get back alone.
     let all = client
