@@ -565,16 +565,8 @@ impl Builder<'_> {
         start: usize,
         end: usize,
     ) {
-        let (st, s) = (self.stride, self.slots);
-        let rows = self.codes[start * st..end * st]
-            .chunks_exact(st)
-            .zip(&self.weight[start..end])
-            .zip(&self.target[start..end]);
-        let mut mark = |f: usize, code: u8| {
-            if MARK {
-                marks[f][usize::from(code >> 6)] |= 1 << (code & 63);
-            }
-        };
+        let s = self.slots;
+        let rows = self.node_rows(start, end);
         if self.classes {
             for ((codes, &w), &class) in rows {
                 let slot = 1 + class as usize;
@@ -582,7 +574,7 @@ impl Builder<'_> {
                     let at = base + usize::from(codes[j]) * s;
                     sums[at] += w;
                     sums[at + slot] += w;
-                    mark(f, codes[j]);
+                    mark::<MARK>(marks, f, codes[j]);
                 }
             }
         } else {
@@ -592,10 +584,20 @@ impl Builder<'_> {
                     let at = base + usize::from(codes[j]) * s;
                     sums[at] += w;
                     sums[at + 1] += wy;
-                    mark(f, codes[j]);
+                    mark::<MARK>(marks, f, codes[j]);
                 }
             }
         }
+    }
+
+    /// The rows of positions `start..end` of the current buffers: each one's codes, weight
+    /// and target.
+    fn node_rows(&self, start: usize, end: usize) -> impl Iterator<Item = ((&[u8], &f64), &f64)> {
+        let st = self.stride;
+        self.codes[start * st..end * st]
+            .chunks_exact(st)
+            .zip(&self.weight[start..end])
+            .zip(&self.target[start..end])
     }
 
     /// The node's sums: weight, then class weights or the weighted target; for regression one
@@ -858,20 +860,12 @@ impl Builder<'_> {
         start: usize,
         end: usize,
     ) {
-        let st = self.stride;
-        let rows = self.codes[start * st..end * st]
-            .chunks_exact(st)
-            .zip(&self.weight[start..end])
-            .zip(&self.target[start..end]);
-        for ((codes, &w), &class) in rows {
+        for ((codes, &w), &class) in self.node_rows(start, end) {
             // Class 0 counts in the low 32 bits, class 1 in the high ones.
             let add = (w as u64) << (32 * (class as u64));
             for (f, &(j, base)) in features.iter().enumerate() {
-                let code = codes[j];
-                hist[base + usize::from(code)] += add;
-                if MARK {
-                    marks[f][usize::from(code >> 6)] |= 1 << (code & 63);
-                }
+                hist[base + usize::from(codes[j])] += add;
+                mark::<MARK>(marks, f, codes[j]);
             }
         }
     }
@@ -1238,6 +1232,14 @@ fn score_cuts<const ENTROPY: bool>(left: &[[f64; 3]], improvement: &mut Vec<f64>
         left.iter()
             .map(|&[w, c0, c1]| score(w, c0, c1) + score(w_total - w, t0 - c0, t1 - c1) - parent),
     );
+}
+
+/// With `MARK`, sets the bit of bin `code` in the `f`-th bitmap of `marks`.
+#[inline]
+fn mark<const MARK: bool>(marks: &mut [[u64; MAX_BINS / 64]], f: usize, code: u8) {
+    if MARK {
+        marks[f][usize::from(code >> 6)] |= 1 << (code & 63);
+    }
 }
 
 /// A two-class count bin's `[w, c0, c1]` (see [`Builder::split_from_counts`]).
