@@ -94,10 +94,18 @@ impl Batcher {
 /// Sends batches until nobody waits: the task a request starts when fewer than
 /// [`IN_FLIGHT`] batches are out.
 async fn send_batches(batcher: web::Data<Batcher>, pool: web::Data<WorkerPool>, task: TaskKind) {
+    // Gives the sender's place back however the task ends, so that even a panic in it cannot
+    // leave later predicts waiting for a sender that will never come.
+    struct Sending(web::Data<Batcher>);
+    impl Drop for Sending {
+        fn drop(&mut self) {
+            self.0.sending.set(self.0.sending.get() - 1);
+        }
+    }
+    let _sending = Sending(batcher.clone());
     loop {
         let batch = batcher.next_batch();
         if batch.is_empty() {
-            batcher.sending.set(batcher.sending.get() - 1);
             return;
         }
         let sizes: Vec<usize> = batch.iter().map(|w| w.rows.n_rows).collect();
