@@ -1,6 +1,7 @@
 //! Client mistakes answer a 4xx in the seed's error shape naming what was wrong; bad
 //! experiments stop start-up with exit status 2 and one line naming the file, row or column.
 
+use chimera_shared::api::PredictResponse;
 use chimera_shared::client::{Answer, Client};
 use chimera_shared::error::ErrorBody;
 use chimera_tests::{bin, Cluster, Csv, TempDir};
@@ -213,14 +214,21 @@ fn fit_bodies_unknown_paths_and_wrong_kinds() {
     assert!(msg.contains("kind: aggregation"), "{msg}");
 }
 
-#[test]
-fn a_body_over_the_limit_is_413() {
+/// A fitted `hybrid-regression` cluster whose nodes take bodies of at most 2048 bytes, and
+/// the example's test features.
+fn fitted_with_2048_byte_bodies() -> (TempDir, Cluster, Csv) {
     let dir = TempDir::copy_of("hybrid-regression");
     let env = std::fs::read_to_string(dir.path().join(".env")).unwrap();
     dir.write(".env", &format!("{env}CHIMERA_MAX_BODY_BYTES=2048\n"));
     let cluster = Cluster::start(dir.path());
     cluster.client().fit("aggregation").unwrap();
     let x = Csv::read(&dir.path().join("test/X_test.csv"));
+    (dir, cluster, x)
+}
+
+#[test]
+fn a_body_over_the_limit_is_413() {
+    let (_dir, cluster, x) = fitted_with_2048_byte_bodies();
     let a = cluster
         .client()
         .post_json(
@@ -230,6 +238,26 @@ fn a_body_over_the_limit_is_413() {
         .unwrap();
     let msg = expect_error(&a, 413, "payload_too_large");
     assert!(msg.contains("CHIMERA_MAX_BODY_BYTES"), "{msg}");
+}
+
+#[test]
+fn a_body_under_the_limit_is_answered_even_when_its_numbers_take_more_room_as_f64() {
+    // 2048 bytes: short numbers that fit as text, while their f64s (8 bytes each) would not
+    // fit in a worker's body. The master sends such a predict on as the JSON it came as.
+    let (_dir, cluster, x) = fitted_with_2048_byte_bodies();
+    let rows: Vec<Vec<u8>> = (0..30).map(|i| vec![i % 10; x.header.len()]).collect();
+    let body = json!({"X_pred_columns": x.header, "X_pred_rows": rows});
+    let text = body.to_string();
+    assert!(
+        text.len() < 2048 && 30 * x.header.len() * 8 > 2048,
+        "{} bytes",
+        text.len()
+    );
+    let a = cluster.client().post_json(PREDICT, &body).unwrap();
+    assert_eq!(a.status, 200, "{}", a.text());
+    let answer: PredictResponse = a.json().unwrap();
+    assert_eq!(answer.y_pred_rows.len(), 30);
+    assert!(answer.failed_workers.is_empty(), "{:?}", answer.failed_workers);
 }
 
 // ------------------------------------------------------------------------------------------

@@ -10,7 +10,9 @@
 //! Each HTTP thread batches its own requests (its worker pool and HTTP client are its own);
 //! rows are independent, so an answer does not depend on which requests shared its batch.
 //! Requests are checked before they queue, so one client's bad row never fails another's
-//! batch; requests batch together only when their columns are the same.
+//! batch; requests batch together only when their columns are the same, and a batch stays
+//! within the body size the workers accept (`CHIMERA_MAX_BODY_BYTES`): a request whose rows
+//! alone would not fit as compact rows goes alone, as the JSON it came as.
 
 use crate::aggregate;
 use crate::pool::{self, CallResult, WorkerPool};
@@ -34,31 +36,55 @@ const MAX_BATCH_VALUES: usize = 64 * 1024;
 const IN_FLIGHT: usize = 2;
 
 /// One HTTP thread's waiting predicts and how many batches of them are with the workers.
-#[derive(Default)]
 pub struct Batcher {
     queue: RefCell<VecDeque<Waiting>>,
     sending: Cell<usize>,
+    /// The largest body a worker accepts (the nodes share `CHIMERA_MAX_BODY_BYTES`).
+    max_bytes: usize,
 }
 
-/// A checked predict waiting for its batch: its columns (normalized), rows and where its
-/// answer goes.
+/// A checked predict waiting for its batch: its columns (normalized), rows, the JSON it came
+/// as, and where its answer goes.
 struct Waiting {
     columns: Vec<String>,
     rows: FlatRows,
+    json: Bytes,
     reply: oneshot::Sender<Result<PredictResponse, ApiError>>,
 }
 
+/// What a batch sends its workers: compact rows, or one request's own JSON when its rows
+/// would not fit in a worker's body as compact rows.
+enum Outgoing {
+    Rows(Vec<u8>),
+    Json(Bytes),
+}
+
 impl Batcher {
-    /// Predicts `rows` (already checked against `columns`) with the next batch of this thread.
+    /// A batcher for workers that accept bodies of at most `max_bytes`.
+    pub fn new(max_bytes: usize) -> Batcher {
+        Batcher {
+            queue: RefCell::default(),
+            sending: Cell::default(),
+            max_bytes,
+        }
+    }
+
+    /// Predicts `rows` (already checked against `columns`; `json` is the body they came in)
+    /// with the next batch of this thread.
     pub async fn predict(
         batcher: web::Data<Batcher>,
         pool: web::Data<WorkerPool>,
         task: TaskKind,
-        columns: Vec<String>,
-        rows: FlatRows,
+        request: PredictBody,
+        json: Bytes,
     ) -> Result<PredictResponse, ApiError> {
         let (reply, answer) = oneshot::channel();
-        batcher.queue.borrow_mut().push_back(Waiting { columns, rows, reply });
+        batcher.queue.borrow_mut().push_back(Waiting {
+            columns: request.columns,
+            rows: request.rows,
+            json,
+            reply,
+        });
         if batcher.sending.get() < IN_FLIGHT {
             batcher.sending.set(batcher.sending.get() + 1);
             actix_web::rt::spawn(send_batches(batcher.clone(), pool, task));
@@ -69,17 +95,18 @@ impl Batcher {
     }
 
     /// The next batch: the oldest waiting request and, in arrival order, those with the same
-    /// columns, up to [`MAX_BATCH_VALUES`]. Empty when nobody waits.
+    /// columns, up to [`MAX_BATCH_VALUES`] and a worker's body size. Empty when nobody waits.
     fn next_batch(&self) -> Vec<Waiting> {
         let mut queue = self.queue.borrow_mut();
         let Some(first) = queue.pop_front() else {
             return Vec::new();
         };
+        let room = (self.max_bytes.saturating_sub(header_bound(&first.columns)) / 8).min(MAX_BATCH_VALUES);
         let mut values = first.rows.values.len();
         let mut batch = vec![first];
         let mut at = 0;
         while at < queue.len() {
-            let fits = values + queue[at].rows.values.len() <= MAX_BATCH_VALUES;
+            let fits = values + queue[at].rows.values.len() <= room;
             if fits && queue[at].columns == batch[0].columns {
                 values += queue[at].rows.values.len();
                 batch.extend(queue.remove(at));
@@ -118,15 +145,26 @@ async fn send_batches(batcher: web::Data<Batcher>, pool: web::Data<WorkerPool>, 
             rows.n_rows += w.rows.n_rows;
         }
         let n_rows = rows.n_rows;
-        let body = compact::encode_rows(&PredictBody {
-            columns: batch[0].columns.clone(),
-            rows,
-        });
-        let media = pool::Media {
-            content_type: compact::ROWS_MEDIA_TYPE,
-            accept: None,
+        let outgoing = if header_bound(&batch[0].columns) + 8 * rows.values.len() <= batcher.max_bytes {
+            Outgoing::Rows(compact::encode_rows(&PredictBody {
+                columns: batch[0].columns.clone(),
+                rows,
+            }))
+        } else {
+            // Only a batch of one gets here (see `next_batch`): short numbers whose f64s would
+            // not fit in a worker's body; their text does, since the master took it.
+            Outgoing::Json(batch[0].json.clone())
         };
-        let results = pool.call_all_as(paths::MODEL_PREDICT, Bytes::from(body), media).await;
+        let results = match outgoing {
+            Outgoing::Rows(body) => {
+                let media = pool::Media {
+                    content_type: compact::ROWS_MEDIA_TYPE,
+                    accept: None,
+                };
+                pool.call_all_as(paths::MODEL_PREDICT, Bytes::from(body), media).await
+            }
+            Outgoing::Json(body) => pool.call_all(paths::MODEL_PREDICT, Some(body)).await,
+        };
         match combine(task, n_rows, &pool, results) {
             Ok(answer) => {
                 for (w, part) in batch.into_iter().zip(split(answer, &sizes)) {
@@ -141,6 +179,16 @@ async fn send_batches(batcher: web::Data<Batcher>, pool: web::Data<WorkerPool>, 
             }
         }
     }
+}
+
+/// At most how many bytes a compact rows body's header takes for these columns: the header
+/// with no rows, plus room for the row count's digits.
+fn header_bound(columns: &[String]) -> usize {
+    let empty = PredictBody {
+        columns: columns.to_vec(),
+        rows: FlatRows::default(),
+    };
+    compact::encode_rows(&empty).len() + 20
 }
 
 /// The workers' answers to a batch, combined as one predict's (see [`aggregate::combine`]);
@@ -271,12 +319,21 @@ mod tests {
             ragged: None,
         };
         let columns = columns.iter().map(ToString::to_string).collect();
-        (Waiting { columns, rows, reply }, rx)
+        let json = Bytes::new();
+        (
+            Waiting {
+                columns,
+                rows,
+                json,
+                reply,
+            },
+            rx,
+        )
     }
 
     #[test]
     fn a_batch_takes_the_oldest_request_and_those_with_its_columns_up_to_its_bound() {
-        let batcher = Batcher::default();
+        let batcher = Batcher::new(256 << 20);
         let mut receivers = Vec::new();
         for (columns, n) in [
             (&["a", "b"][..], 1),
@@ -297,5 +354,25 @@ mod tests {
         assert_eq!(second[0].columns, vec!["b", "a"]);
         assert_eq!(batcher.next_batch()[0].rows.n_rows, MAX_BATCH_VALUES / 2);
         assert!(batcher.next_batch().is_empty());
+    }
+
+    #[test]
+    fn a_batch_fits_in_a_workers_body() {
+        // Room for the header and 100 numbers: two requests of 40, not a third.
+        let header = header_bound(&["a".to_string(), "b".to_string()]);
+        let batcher = Batcher::new(header + 8 * 100);
+        let mut receivers = Vec::new();
+        for _ in 0..3 {
+            let (w, rx) = waiting(&["a", "b"], 20);
+            batcher.queue.borrow_mut().push_back(w);
+            receivers.push(rx);
+        }
+        assert_eq!(batcher.next_batch().len(), 2);
+        assert_eq!(batcher.next_batch().len(), 1);
+        // One request too large for compact rows alone still goes, alone.
+        let batcher = Batcher::new(header + 8 * 10);
+        let (w, _rx) = waiting(&["a", "b"], 20);
+        batcher.queue.borrow_mut().push_back(w);
+        assert_eq!(batcher.next_batch().len(), 1);
     }
 }

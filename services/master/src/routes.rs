@@ -292,7 +292,11 @@ async fn aggregation_predict(
         predict::check_rows(&request.rows, &columns)?;
         require_model(&state)?;
         let task = aggregation_task(&state)?;
-        let answer = Batcher::predict(batcher, pool, task, columns, request.rows).await?;
+        let request = PredictBody {
+            columns,
+            rows: request.rows,
+        };
+        let answer = Batcher::predict(batcher, pool, task, request, body).await?;
         record_latency(&state, &req, started);
         return Ok(HttpResponse::Ok().json(answer));
     }

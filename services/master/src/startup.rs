@@ -125,7 +125,7 @@ pub fn build(state: MasterState, listener: TcpListener) -> std::io::Result<Serve
         // One pool per HTTP thread: awc clients are not shared across threads.
         let pool = web::Data::new(WorkerPool::new(state.workers.clone()));
         // Likewise its batches of small predicts, which that pool sends.
-        let batcher = web::Data::new(crate::batch::Batcher::default());
+        let batcher = web::Data::new(crate::batch::Batcher::new(state.body_limits().max_bytes));
         App::new()
             .app_data(state.clone())
             .app_data(pool)
