@@ -221,7 +221,7 @@ pub fn parse_body_parallel(body: &[u8], threads: usize) -> Result<crate::api::Pr
                     let rows = trimmed.strip_prefix(b",").unwrap_or(trimmed);
                     // Anything the scanner does not take, serde_json refuses too; the caller's
                     // one-pass parse then names it.
-                    parse_row_list(rows, chunk.len() / 8)
+                    parse_row_list(rows, true)
                 })
             })
             .collect();
@@ -264,26 +264,32 @@ pub fn parse_body_parallel(body: &[u8], threads: usize) -> Result<crate::api::Pr
 /// rounds correctly, as serde_json does with `float_roundtrip` (on for the workspace), so both
 /// give the same bits. [`Unscanned::Unusual`] for anything else (strings, nesting, a number
 /// out of range, a stray byte), all of which serde_json refuses too: the caller's one-pass
-/// parse then names the problem. [`Unscanned::Dense`] once more than `max_values` numbers are
-/// read.
-fn parse_row_list(text: &[u8], max_values: usize) -> Result<FlatRows, Unscanned> {
-    let out = scan_rows(text, max_values).ok_or(Unscanned::Unusual)?;
-    if out.values.len() > max_values {
+/// parse then names the problem. With `bounded`, [`Unscanned::Dense`] when the numbers take
+/// more room as f64 than as text, told early (see [`DENSE_AFTER`]).
+fn parse_row_list(text: &[u8], bounded: bool) -> Result<FlatRows, Unscanned> {
+    let (out, read) = scan_rows(text, bounded).ok_or(Unscanned::Unusual)?;
+    if bounded && out.values.len() * 8 > read {
         return Err(Unscanned::Dense);
     }
     Ok(out)
 }
 
-/// [`parse_row_list`]'s scan: `None` for a body it does not take; it stops early, with more
-/// than `max_values` numbers, at the end of the row that passes the bound.
-fn scan_rows(text: &[u8], max_values: usize) -> Option<FlatRows> {
+/// A bounded scan gives up once its numbers take more room as f64 than the text read so far,
+/// after this much text: early enough that a dense body costs the master little more than
+/// itself, late enough that a few short numbers at the start do not decide for the body.
+const DENSE_AFTER: usize = 64 << 10;
+
+/// [`parse_row_list`]'s scan, with how many bytes it read: `None` for a body it does not
+/// take. With `bounded`, it stops at the end of the first row past [`DENSE_AFTER`] bytes
+/// where the numbers outgrow the text.
+fn scan_rows(text: &[u8], bounded: bool) -> Option<(FlatRows, usize)> {
     let mut s = Scanner { text, at: 0 };
     let mut out = FlatRows::default();
     // A number takes at least two bytes with its comma: enough room for most bodies at once.
     out.values.reserve(text.len() / 16);
     s.whitespace();
     if s.at == text.len() {
-        return Some(out);
+        return Some((out, s.at));
     }
     loop {
         s.expect(b'[')?;
@@ -309,12 +315,12 @@ fn scan_rows(text: &[u8], max_values: usize) -> Option<FlatRows> {
             out.ragged = Some((out.n_rows, len));
         }
         out.n_rows += 1;
-        if out.values.len() > max_values {
-            return Some(out);
+        if bounded && s.at >= DENSE_AFTER && out.values.len() * 8 > s.at {
+            return Some((out, s.at)); // Dense: more numbers than the text read can hold.
         }
         s.whitespace();
         match s.next() {
-            None => return Some(out),
+            None => return Some((out, s.at)),
             Some(b',') => s.whitespace(),
             Some(_) => return None,
         }
@@ -537,7 +543,7 @@ mod tests {
             texts.push(format!("{x:.20}"));
         }
         let body = format!("[{}]", texts.join(", "));
-        let scanned = parse_row_list(body.as_bytes(), usize::MAX).expect("one row of numbers");
+        let scanned = parse_row_list(body.as_bytes(), false).expect("one row of numbers");
         let by_serde: Vec<f64> = serde_json::from_str(&body).unwrap();
         assert_eq!(scanned.n_rows, 1);
         assert_eq!(scanned.width, texts.len());
@@ -545,10 +551,10 @@ mod tests {
             assert_eq!(a.to_bits(), b.to_bits(), "{t}");
         }
         // Rows, whitespace, empty rows and raggedness as serde_json reads them.
-        let rows = parse_row_list(b" [1, 2] ,\n[3,4],[ ],\t[5 ,6 ] ", usize::MAX).unwrap();
+        let rows = parse_row_list(b" [1, 2] ,\n[3,4],[ ],\t[5 ,6 ] ", false).unwrap();
         assert_eq!((rows.n_rows, rows.width, rows.ragged), (4, 2, Some((2, 0))));
         assert_eq!(rows.values, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
-        assert_eq!(parse_row_list(b"  ", usize::MAX).unwrap().n_rows, 0);
+        assert_eq!(parse_row_list(b"  ", false).unwrap().n_rows, 0);
         // What JSON refuses (or serde_json must name) is not taken.
         for odd in [
             "[01]",
@@ -579,11 +585,7 @@ mod tests {
             "[1234567/89]",
             "[0.123456789012345\u{7f}6]",
         ] {
-            assert_eq!(
-                parse_row_list(odd.as_bytes(), usize::MAX),
-                Err(Unscanned::Unusual),
-                "{odd}"
-            );
+            assert_eq!(parse_row_list(odd.as_bytes(), false), Err(Unscanned::Unusual), "{odd}");
             assert!(
                 serde_json::from_str::<FlatRows>(&format!("[{odd}]")).is_err(),
                 "serde_json refuses {odd} too"
@@ -648,10 +650,18 @@ mod tests {
         for threads in [1, 2, 3] {
             assert_eq!(parse_body_parallel(short.as_bytes(), threads), Err(Unscanned::Dense));
         }
-        assert_eq!(parse_row_list(b"[1,2],[3,4]", 2), Err(Unscanned::Dense));
+        assert_eq!(parse_row_list(b"[1,2],[3,4]", true), Err(Unscanned::Dense));
         assert_eq!(
-            parse_row_list(b"[1,2],[3,4]", 4).unwrap().values,
+            parse_row_list(b"[1,2],[3,4]", false).unwrap().values,
             vec![1.0, 2.0, 3.0, 4.0]
         );
+        // A long dense body is given up early: the scan stops at the first row past
+        // `DENSE_AFTER` bytes (six bytes a row here), not at the body's end.
+        let long = vec!["[1,2]"; 200_000].join(",");
+        assert_eq!(scan_rows(long.as_bytes(), true).unwrap().0.n_rows, DENSE_AFTER / 6 + 1);
+        assert_eq!(parse_row_list(long.as_bytes(), true), Err(Unscanned::Dense));
+        // Long numbers are not dense, however long the body.
+        let sparse = vec!["[0.123456789012, 0.987654321098]"; 20_000].join(",");
+        assert_eq!(parse_row_list(sparse.as_bytes(), true).unwrap().n_rows, 20_000);
     }
 }
