@@ -753,6 +753,8 @@ impl Builder<'_> {
     ) -> Option<Split> {
         let s = self.slots;
         let rows = end - start;
+        // Where each feature's histogram starts: in `f64` slots, or in bins for packed counts.
+        let unit = if self.count_hist.is_some() { 1 } else { s };
         let mut batch = std::mem::take(&mut self.batch);
         batch.clear();
         let mut len = 0;
@@ -761,7 +763,7 @@ impl Builder<'_> {
             let nb = self.binned.n_bins(j);
             few_rows &= rows < nb;
             batch.push((j, len));
-            len += nb * s;
+            len += nb * unit;
         }
         let mut marks = std::mem::take(&mut self.marks);
         marks.clear();
@@ -782,18 +784,12 @@ impl Builder<'_> {
         if few_rows {
             self.accumulate::<true>(&mut sums, &batch, &mut marks, start, end);
             for (&(j, base), marked) in batch.iter().zip(&marks) {
-                let hist = &mut sums[base..base + self.binned.n_bins(j) * s];
-                let found = if s == 3 && self.classes {
-                    self.scan_marked_two_classes(j, hist, marked, totals, parent)
-                } else {
-                    self.gather_marked(hist, marked);
-                    let codes = std::mem::take(&mut self.small_codes);
-                    let small = std::mem::take(&mut self.small_sums);
-                    let found = self.scan_feature(j, &codes, &small, totals, parent);
-                    self.small_codes = codes;
-                    self.small_sums = small;
-                    found
-                };
+                self.gather_marked(&mut sums[base..base + self.binned.n_bins(j) * s], marked);
+                let codes = std::mem::take(&mut self.small_codes);
+                let small = std::mem::take(&mut self.small_sums);
+                let found = self.scan_feature(j, &codes, &small, totals, parent);
+                self.small_codes = codes;
+                self.small_sums = small;
                 self.keep_better(&mut best, found);
             }
         } else {
@@ -815,8 +811,8 @@ impl Builder<'_> {
     /// counts, or none): each bin holds the two classes' weights as two 32-bit counts in one
     /// `u64`, so a row adds to a bin with one integer addition, and a bin is 8 bytes, not 24.
     /// Whole numbers below 2^53 are exact in `f64`, so the sums, and the splits, are the ones
-    /// the `f64` histograms give. `batch` as there, with each base counted in `f64` slots;
-    /// `marks`, one per feature, for a node with fewer rows than bins.
+    /// the `f64` histograms give. `batch` as there, each base counted in bins; `marks`, one
+    /// per feature, for a node with fewer rows than bins.
     fn split_from_counts(
         &mut self,
         batch: &[(usize, usize)],
@@ -826,19 +822,17 @@ impl Builder<'_> {
         totals: &[f64],
         parent: f64,
     ) -> Option<Split> {
-        let s = self.slots;
-        let bins: Vec<(usize, usize)> = batch.iter().map(|&(j, base)| (j, base / s)).collect();
-        let len = bins.last().map_or(0, |&(j, base)| base + self.binned.n_bins(j));
+        let len = batch.last().map_or(0, |&(j, base)| base + self.binned.n_bins(j));
         let mut hist = self.count_hist.take().expect("two classes, whole-number weights");
         if hist.len() < len {
             hist.resize(len, 0);
         }
         match marks.as_deref_mut() {
-            Some(marks) => self.accumulate_counts::<true>(&mut hist, &bins, marks, start, end),
-            None => self.accumulate_counts::<false>(&mut hist, &bins, &mut [], start, end),
+            Some(marks) => self.accumulate_counts::<true>(&mut hist, batch, marks, start, end),
+            None => self.accumulate_counts::<false>(&mut hist, batch, &mut [], start, end),
         }
         let mut best: Option<Split> = None;
-        for (f, &(j, base)) in bins.iter().enumerate() {
+        for (f, &(j, base)) in batch.iter().enumerate() {
             let h = &mut hist[base..base + self.binned.n_bins(j)];
             match marks.as_deref() {
                 Some(marks) => self.cuts_from_marked_counts(h, &marks[f]),
@@ -899,17 +893,13 @@ impl Builder<'_> {
         filled.clear();
         left.clear();
         let mut sum = 0u64;
-        for (word, &bits) in marked.iter().enumerate() {
-            let mut bits = bits;
-            while bits != 0 {
-                let b = word * 64 + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                sum += h[b];
-                h[b] = 0;
-                filled.push(b);
-                left.push(unpack_counts(sum));
-            }
+        for b in marked_bins(marked) {
+            sum += h[b];
+            h[b] = 0;
+            filled.push(b);
+            left.push(unpack_counts(sum));
         }
+        // The last filled bin is no cut: nothing would be left on the right.
         filled.pop();
         left.pop();
     }
@@ -920,56 +910,14 @@ impl Builder<'_> {
         let s = self.slots;
         self.small_codes.clear();
         self.small_sums.clear();
-        for (word, &bits) in marked.iter().enumerate() {
-            let mut bits = bits;
-            while bits != 0 {
-                let b = word * 64 + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                self.small_codes.push(b as u8);
-                // Slot by slot: a `memcpy` and a `memset` call per bin cost more than the copy.
-                for v in &mut hist[b * s..(b + 1) * s] {
-                    self.small_sums.push(*v);
-                    *v = 0.0;
-                }
+        for b in marked_bins(marked) {
+            self.small_codes.push(b as u8);
+            // Slot by slot: a `memcpy` and a `memset` call per bin cost more than the copy.
+            for v in &mut hist[b * s..(b + 1) * s] {
+                self.small_sums.push(*v);
+                *v = 0.0;
             }
         }
-    }
-
-    /// [`Self::scan_two_classes`] over a small node's marked bins of feature `j`, which it
-    /// clears in `hist` (the feature's histogram, three sums per bin).
-    fn scan_marked_two_classes(
-        &mut self,
-        j: usize,
-        hist: &mut [f64],
-        marked: &[u64; MAX_BINS / 64],
-        totals: &[f64],
-        parent: f64,
-    ) -> Option<Split> {
-        let mut filled = std::mem::take(&mut self.filled);
-        filled.clear();
-        for (word, &bits) in marked.iter().enumerate() {
-            let mut bits = bits;
-            while bits != 0 {
-                filled.push(word * 64 + bits.trailing_zeros() as usize);
-                bits &= bits - 1;
-            }
-        }
-        // The last filled bin is no cut: nothing would be left on the right.
-        let last = filled.pop();
-        let found = if filled.is_empty() {
-            None // Constant in this node.
-        } else {
-            self.filled = filled;
-            let found = self.scan_two_classes(j, hist, totals, parent);
-            filled = std::mem::take(&mut self.filled);
-            found
-        };
-        for &b in filled.iter().chain(&last) {
-            let bin: &mut [f64; 3] = (&mut hist[3 * b..3 * b + 3]).try_into().expect("three sums per bin");
-            *bin = [0.0; 3];
-        }
-        self.filled = filled;
-        found
     }
 
     /// Extremely randomized trees: one cut of feature `j`, drawn uniformly between the node's
@@ -1036,7 +984,6 @@ impl Builder<'_> {
             return self.scan_values(&bins, totals, parent);
         }
         if s == 3 {
-            // Rows and bins are one to one here: `codes` is the identity on a dense histogram.
             let mut filled = std::mem::take(&mut self.filled);
             filled.clear();
             filled.resize(last - first, 0);
@@ -1047,7 +994,11 @@ impl Builder<'_> {
             }
             filled.truncate(n);
             self.filled = filled;
-            return self.scan_two_classes(j, bins.sums, totals, parent);
+            // The scan names a cut by its bin's place in `sums`; the split wants its code.
+            return self.scan_two_classes(j, bins.sums, totals, parent).map(|split| Split {
+                bin: bins.codes[usize::from(split.bin)],
+                ..split
+            });
         }
         self.left.fill(0.0);
         let mut best: Option<Split> = None;
@@ -1081,13 +1032,13 @@ impl Builder<'_> {
 
     /// [`Self::scan_feature`] for two classes (the common case), over the cuts listed in
     /// [`Self::filled`]: the filled bins, ascending, but the last (bin `b`'s sums at
-    /// `sums[3 b..]`, and its code is `b`). The same arithmetic in the same order as the
-    /// general loop, so the same splits.
+    /// `sums[3 b..]`; the split found names its bin by that `b`). The same arithmetic in the
+    /// same order as the general loop, so the same splits.
     ///
     /// Deep nodes have few rows in 256 bins, so most bins are empty and whether the next one
     /// is filled is as good as random: a loop that skips empty bins by a branch mispredicts
     /// often, and its two divisions per cut run one at a time. So it goes in passes: the
-    /// callers list the filled bins (by a select, or from a small node's marks), this sums the
+    /// caller lists the filled bins (by a select), this sums the
     /// left side at each, scores every cut (a branch-free loop the compiler vectorizes), then
     /// takes the first best valid cut.
     fn scan_two_classes(&mut self, feature: usize, sums: &[f64], totals: &[f64], parent: f64) -> Option<Split> {
@@ -1232,6 +1183,21 @@ fn score_cuts<const ENTROPY: bool>(left: &[[f64; 3]], improvement: &mut Vec<f64>
         left.iter()
             .map(|&[w, c0, c1]| score(w, c0, c1) + score(w_total - w, t0 - c0, t1 - c1) - parent),
     );
+}
+
+/// The bins whose bits are set in `marked`, in ascending order.
+#[inline]
+fn marked_bins(marked: &[u64; MAX_BINS / 64]) -> impl Iterator<Item = usize> + '_ {
+    marked.iter().enumerate().flat_map(|(word, &bits)| {
+        let mut bits = bits;
+        std::iter::from_fn(move || {
+            (bits != 0).then(|| {
+                let b = word * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                b
+            })
+        })
+    })
 }
 
 /// With `MARK`, sets the bit of bin `code` in the `f`-th bitmap of `marks`.
