@@ -52,13 +52,6 @@ struct Waiting {
     reply: oneshot::Sender<Result<PredictResponse, ApiError>>,
 }
 
-/// What a batch sends its workers: compact rows, or one request's own JSON when its rows
-/// would not fit in a worker's body as compact rows.
-enum Outgoing {
-    Rows(Vec<u8>),
-    Json(Bytes),
-}
-
 impl Batcher {
     /// A batcher for workers that accept bodies of at most `max_bytes`.
     pub fn new(max_bytes: usize) -> Batcher {
@@ -96,10 +89,14 @@ impl Batcher {
 
     /// The next batch: the oldest waiting request and, in arrival order, those with the same
     /// columns, up to [`MAX_BATCH_VALUES`] and a worker's body size. Empty when nobody waits.
-    fn next_batch(&self) -> Vec<Waiting> {
+    /// Only a batch of one request can outgrow that body as compact rows (`fits` false).
+    fn next_batch(&self) -> Batch {
         let mut queue = self.queue.borrow_mut();
         let Some(first) = queue.pop_front() else {
-            return Vec::new();
+            return Batch {
+                waiting: Vec::new(),
+                fits: true,
+            };
         };
         let room = (self.max_bytes.saturating_sub(header_bound(&first.columns)) / 8).min(MAX_BATCH_VALUES);
         let mut values = first.rows.values.len();
@@ -114,8 +111,17 @@ impl Batcher {
                 at += 1;
             }
         }
-        batch
+        Batch {
+            waiting: batch,
+            fits: values <= room,
+        }
     }
+}
+
+/// Requests that go to the workers together; `fits`: as compact rows within a worker's body.
+struct Batch {
+    waiting: Vec<Waiting>,
+    fits: bool,
 }
 
 /// Sends batches until nobody waits: the task a request starts when fewer than
@@ -131,7 +137,7 @@ async fn send_batches(batcher: web::Data<Batcher>, pool: web::Data<WorkerPool>, 
     }
     let _sending = Sending(batcher.clone());
     loop {
-        let batch = batcher.next_batch();
+        let Batch { waiting: batch, fits } = batcher.next_batch();
         if batch.is_empty() {
             return;
         }
@@ -145,25 +151,20 @@ async fn send_batches(batcher: web::Data<Batcher>, pool: web::Data<WorkerPool>, 
             rows.n_rows += w.rows.n_rows;
         }
         let n_rows = rows.n_rows;
-        let outgoing = if header_bound(&batch[0].columns) + 8 * rows.values.len() <= batcher.max_bytes {
-            Outgoing::Rows(compact::encode_rows(&PredictBody {
+        let results = if fits {
+            let body = compact::encode_rows(&PredictBody {
                 columns: batch[0].columns.clone(),
                 rows,
-            }))
+            });
+            let media = pool::Media {
+                content_type: compact::ROWS_MEDIA_TYPE,
+                accept: None,
+            };
+            pool.call_all_as(paths::MODEL_PREDICT, Bytes::from(body), media).await
         } else {
-            // Only a batch of one gets here (see `next_batch`): short numbers whose f64s would
-            // not fit in a worker's body; their text does, since the master took it.
-            Outgoing::Json(batch[0].json.clone())
-        };
-        let results = match outgoing {
-            Outgoing::Rows(body) => {
-                let media = pool::Media {
-                    content_type: compact::ROWS_MEDIA_TYPE,
-                    accept: None,
-                };
-                pool.call_all_as(paths::MODEL_PREDICT, Bytes::from(body), media).await
-            }
-            Outgoing::Json(body) => pool.call_all(paths::MODEL_PREDICT, Some(body)).await,
+            // A lone request of short numbers whose f64s would not fit in a worker's body;
+            // their text does, since the master took it.
+            pool.call_all(paths::MODEL_PREDICT, Some(batch[0].json.clone())).await
         };
         match combine(task, n_rows, &pool, results) {
             Ok(answer) => {
@@ -192,7 +193,7 @@ fn header_bound(columns: &[String]) -> usize {
 }
 
 /// The workers' answers to a batch, combined as one predict's (see [`aggregate::combine`]);
-/// every worker failing is the error [`answers_or_error`] names.
+/// every worker failing is the error [`no_answer`] names.
 fn combine(
     task: TaskKind,
     n_rows: usize,
@@ -262,24 +263,25 @@ fn split(answer: PredictResponse, sizes: &[usize]) -> Vec<PredictResponse> {
     let mut at = 0;
     for &n in sizes {
         let rows = at..at + n;
-        // The combined answer has a row for each row sent; `get` keeps a short one from panicking.
-        let cut = |v: &[_]| v.get(rows.clone()).map(<[_]>::to_vec).unwrap_or_default();
         parts.push(PredictResponse {
             y_pred_rows: match &answer.y_pred_rows {
-                PredRows::Values(v) => PredRows::Values(v.get(rows.clone()).map(<[_]>::to_vec).unwrap_or_default()),
-                PredRows::Labels(v) => PredRows::Labels(cut(v)),
+                PredRows::Values(v) => PredRows::Values(cut(v, &rows)),
+                PredRows::Labels(v) => PredRows::Labels(cut(v, &rows)),
             },
             classes: answer.classes.clone(),
-            y_pred_labels: answer.y_pred_labels.as_deref().map(cut),
-            y_pred_proba: answer
-                .y_pred_proba
-                .as_deref()
-                .map(|v| v.get(rows.clone()).map(<[_]>::to_vec).unwrap_or_default()),
+            y_pred_labels: answer.y_pred_labels.as_deref().map(|v| cut(v, &rows)),
+            y_pred_proba: answer.y_pred_proba.as_deref().map(|v| cut(v, &rows)),
             failed_workers: answer.failed_workers.clone(),
         });
         at += n;
     }
     parts
+}
+
+/// `v[rows]` as a new vector. The combined answer has a row for each row sent; `get` keeps a
+/// short one from panicking.
+fn cut<T: Clone>(v: &[T], rows: &std::ops::Range<usize>) -> Vec<T> {
+    v.get(rows.clone()).map(<[T]>::to_vec).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -347,13 +349,13 @@ mod tests {
             receivers.push(rx);
         }
         // The oldest, then same columns in order; the one too large to fit waits for the next.
-        let first: Vec<usize> = batcher.next_batch().iter().map(|w| w.rows.n_rows).collect();
+        let first: Vec<usize> = batcher.next_batch().waiting.iter().map(|w| w.rows.n_rows).collect();
         assert_eq!(first, vec![1, 2, 3]);
-        let second = batcher.next_batch();
+        let second = batcher.next_batch().waiting;
         assert_eq!(second.len(), 1);
         assert_eq!(second[0].columns, vec!["b", "a"]);
-        assert_eq!(batcher.next_batch()[0].rows.n_rows, MAX_BATCH_VALUES / 2);
-        assert!(batcher.next_batch().is_empty());
+        assert_eq!(batcher.next_batch().waiting[0].rows.n_rows, MAX_BATCH_VALUES / 2);
+        assert!(batcher.next_batch().waiting.is_empty());
     }
 
     #[test]
@@ -367,12 +369,12 @@ mod tests {
             batcher.queue.borrow_mut().push_back(w);
             receivers.push(rx);
         }
-        assert_eq!(batcher.next_batch().len(), 2);
-        assert_eq!(batcher.next_batch().len(), 1);
+        assert_eq!(batcher.next_batch().waiting.len(), 2);
+        assert_eq!(batcher.next_batch().waiting.len(), 1);
         // One request too large for compact rows alone still goes, alone.
         let batcher = Batcher::new(header + 8 * 10);
         let (w, _rx) = waiting(&["a", "b"], 20);
         batcher.queue.borrow_mut().push_back(w);
-        assert_eq!(batcher.next_batch().len(), 1);
+        assert_eq!(batcher.next_batch().waiting.len(), 1);
     }
 }
