@@ -61,6 +61,15 @@ pub fn check_not_empty(n_rows: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A predict body checked as every node checks one: at most `max_columns` columns, each named
+/// once, and a finite number per column in every row. Returns the columns normalized.
+pub fn check_request(request: &crate::api::PredictBody, max_columns: usize) -> Result<Vec<String>, ApiError> {
+    check_column_count(request.columns.len(), max_columns)?;
+    let columns = check_columns(&request.columns)?;
+    check_rows(&request.rows, &columns)?;
+    Ok(columns)
+}
+
 /// Every row must hold one finite number per column.
 pub fn check_rows(rows: &FlatRows, columns: &[String]) -> Result<(), ApiError> {
     check_not_empty(rows.n_rows)?;
@@ -241,8 +250,10 @@ pub fn parse_body_parallel(body: &[u8], threads: usize) -> Result<crate::api::Pr
             continue;
         }
         if out.n_rows == 0 {
-            out.width = part.width;
-        } else if out.ragged.is_none() && part.width != out.width {
+            out = part; // The first rows are kept as parsed, not copied.
+            continue;
+        }
+        if out.ragged.is_none() && part.width != out.width {
             out.ragged = Some((out.n_rows, part.width));
         }
         if out.ragged.is_none() {

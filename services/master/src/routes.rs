@@ -287,9 +287,7 @@ async fn aggregation_predict(
         // A small predict is checked here and goes out with the others waiting on this thread
         // (see `crate::batch`).
         let request: PredictBody = parse_json(&body)?;
-        predict::check_column_count(request.columns.len(), state.limits.max_columns)?;
-        let columns = predict::check_columns(&request.columns)?;
-        predict::check_rows(&request.rows, &columns)?;
+        let columns = predict::check_request(&request, state.limits.max_columns)?;
         require_model(&state)?;
         let task = aggregation_task(&state)?;
         let request = PredictBody {
@@ -320,9 +318,7 @@ async fn aggregation_predict(
         };
         if let Some(request) = parsed {
             drop(body); // Parsed: the text is not needed any more.
-            predict::check_column_count(request.columns.len(), max_columns)?;
-            let columns = predict::check_columns(&request.columns)?;
-            predict::check_rows(&request.rows, &columns)?;
+            predict::check_request(&request, max_columns)?;
             let rows = Bytes::from(compact::encode_rows(&request));
             return Ok((request.rows.n_rows, rows, Some(compact::ROWS_MEDIA_TYPE)));
         }

@@ -203,9 +203,7 @@ fn compact_answer(output: ml::Output, target: &Target) -> Vec<u8> {
 
 /// Parse, check, align, predict: the whole predict up to the answer's encoding.
 fn predict_output<'a>(state: &'a WorkerState, request: &PredictBody) -> Result<(ml::Output, &'a Target), ApiError> {
-    predict::check_column_count(request.columns.len(), state.limits.max_columns)?;
-    let columns = predict::check_columns(&request.columns)?;
-    predict::check_rows(&request.rows, &columns)?;
+    let columns = predict::check_request(request, state.limits.max_columns)?;
     let Some(model) = state.model() else {
         return Err(ApiError::new(
             Code::NotFitted,
