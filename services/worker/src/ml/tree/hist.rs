@@ -298,15 +298,16 @@ struct Builder<'a> {
     /// their sums ([`Self::gather_marked`]).
     small_codes: Vec<u8>,
     small_sums: Vec<f64>,
-    /// Two classes and whole-number weights: the buffer of packed-count histograms
-    /// ([`Self::split_from_counts`]), all zeros between nodes; `None` otherwise.
-    count_hist: Option<Vec<u64>>,
+    /// Two classes and whole-number weights: the packed-count histograms, one per feature of
+    /// `batch` ([`Self::split_from_counts`]), all zeros between nodes; `None` otherwise.
+    count_hist: Option<Vec<[u64; MAX_BINS]>>,
     /// For each feature of `batch`, the bins a small node's rows filled (a bit each).
     marks: Vec<[u64; MAX_BINS / 64]>,
-    /// The two-class scan's scratch: the filled bins, and at each the left sums and the cut's
-    /// improvement ([`Self::scan_two_classes`]).
+    /// The two-class scan's scratch: the filled bins, and at each the left sums (as `f64`
+    /// sums, or as packed counts) and the cut's improvement ([`Self::best_two_class_cut`]).
     filled: Vec<usize>,
     cut_sums: Vec<[f64; 3]>,
+    cut_counts: Vec<u64>,
     cut_improvement: Vec<f64>,
     /// The features whose histograms a node builds together, with where each starts in
     /// `batch_sums` (all zeros between nodes: each node clears what it filled).
@@ -405,6 +406,7 @@ impl Tree {
             count_hist: counted.then(Vec::new),
             filled: Vec::new(),
             cut_sums: Vec::new(),
+            cut_counts: Vec::new(),
             cut_improvement: Vec::new(),
             batch: Vec::new(),
             batch_sums: Vec::new(),
@@ -753,8 +755,8 @@ impl Builder<'_> {
     ) -> Option<Split> {
         let s = self.slots;
         let rows = end - start;
-        // Where each feature's histogram starts: in `f64` slots, or in bins for packed counts.
-        let unit = if self.count_hist.is_some() { 1 } else { s };
+        // Where each feature's histogram starts in `batch_sums` (packed counts keep a
+        // histogram per feature instead, and ignore it).
         let mut batch = std::mem::take(&mut self.batch);
         batch.clear();
         let mut len = 0;
@@ -763,7 +765,7 @@ impl Builder<'_> {
             let nb = self.binned.n_bins(j);
             few_rows &= rows < nb;
             batch.push((j, len));
-            len += nb * unit;
+            len += nb * s;
         }
         let mut marks = std::mem::take(&mut self.marks);
         marks.clear();
@@ -811,8 +813,8 @@ impl Builder<'_> {
     /// counts, or none): each bin holds the two classes' weights as two 32-bit counts in one
     /// `u64`, so a row adds to a bin with one integer addition, and a bin is 8 bytes, not 24.
     /// Whole numbers below 2^53 are exact in `f64`, so the sums, and the splits, are the ones
-    /// the `f64` histograms give. `batch` as there, each base counted in bins; `marks`, one
-    /// per feature, for a node with fewer rows than bins.
+    /// the `f64` histograms give. `batch` as there (the `f`-th feature's histogram is
+    /// `count_hist[f]`); `marks`, one per feature, for a node with fewer rows than bins.
     fn split_from_counts(
         &mut self,
         batch: &[(usize, usize)],
@@ -822,62 +824,69 @@ impl Builder<'_> {
         totals: &[f64],
         parent: f64,
     ) -> Option<Split> {
-        let len = batch.last().map_or(0, |&(j, base)| base + self.binned.n_bins(j));
         let mut hist = self.count_hist.take().expect("two classes, whole-number weights");
-        if hist.len() < len {
-            hist.resize(len, 0);
+        if hist.len() < batch.len() {
+            hist.resize(batch.len(), [0; MAX_BINS]);
         }
         match marks.as_deref_mut() {
             Some(marks) => self.accumulate_counts::<true>(&mut hist, batch, marks, start, end),
             None => self.accumulate_counts::<false>(&mut hist, batch, &mut [], start, end),
         }
         let mut best: Option<Split> = None;
-        for (f, &(j, base)) in batch.iter().enumerate() {
-            let h = &mut hist[base..base + self.binned.n_bins(j)];
+        for (f, (&(j, _), h)) in batch.iter().zip(&mut hist).enumerate() {
+            let h = &mut h[..self.binned.n_bins(j)];
             match marks.as_deref() {
                 Some(marks) => self.cuts_from_marked_counts(h, &marks[f]),
                 None => self.cuts_from_counts(h),
             }
-            let found = self.best_two_class_cut(j, totals, parent);
+            let left = std::mem::take(&mut self.cut_counts);
+            let found = self.best_two_class_cut(j, &left, totals, parent);
+            self.cut_counts = left;
             self.keep_better(&mut best, found);
         }
         self.count_hist = Some(hist);
         best
     }
 
-    /// [`Self::accumulate`] into two-class count histograms (see [`Self::split_from_counts`]).
+    /// [`Self::accumulate`] into two-class count histograms (see [`Self::split_from_counts`]),
+    /// `hist[f]` for the `f`-th of `features`. A histogram of 256 bins is indexed by a code
+    /// without a bounds check.
     fn accumulate_counts<const MARK: bool>(
         &self,
-        hist: &mut [u64],
+        hist: &mut [[u64; MAX_BINS]],
         features: &[(usize, usize)],
         marks: &mut [[u64; MAX_BINS / 64]],
         start: usize,
         end: usize,
     ) {
+        let hist = &mut hist[..features.len()];
         for ((codes, &w), &class) in self.node_rows(start, end) {
-            // Class 0 counts in the low 32 bits, class 1 in the high ones.
-            let add = (w as u64) << (32 * (class as u64));
-            for (f, &(j, base)) in features.iter().enumerate() {
-                hist[base + usize::from(codes[j])] += add;
-                mark::<MARK>(marks, f, codes[j]);
+            // Class 0 counts in the low 32 bits, class 1 in the high ones; a weight fits in 32
+            // bits (checked when the builder chose counts).
+            let add = u64::from(w as u32) << if class > 0.5 { 32 } else { 0 };
+            for (f, (h, &(j, _))) in hist.iter_mut().zip(features).enumerate() {
+                let code = codes[j];
+                h[usize::from(code)] += add;
+                mark::<MARK>(marks, f, code);
             }
         }
     }
 
     /// The candidate cuts of a dense count histogram `h` (which it clears) into
-    /// [`Self::filled`] and [`Self::cut_sums`]: every filled bin but the last, with the left
-    /// sums at it. Bins are listed by a select, as in [`Self::scan_feature`].
+    /// [`Self::filled`] and [`Self::cut_counts`]: every filled bin but the last, with the
+    /// left counts at it, still packed (only the scoring unpacks them). Bins are listed by a
+    /// select, as in [`Self::scan_feature`].
     fn cuts_from_counts(&mut self, h: &mut [u64]) {
-        let (filled, left) = (&mut self.filled, &mut self.cut_sums);
+        let (filled, left) = (&mut self.filled, &mut self.cut_counts);
         filled.clear();
         filled.resize(h.len(), 0);
         left.clear();
-        left.resize(h.len(), [0.0; 3]);
+        left.resize(h.len(), 0);
         let (mut sum, mut n) = (0u64, 0);
         for (b, &v) in h.iter().enumerate() {
             sum += v;
             filled[n] = b;
-            left[n] = unpack_counts(sum);
+            left[n] = sum;
             n += usize::from(v != 0);
         }
         // The last filled bin is no cut: nothing would be left on the right.
@@ -889,7 +898,7 @@ impl Builder<'_> {
 
     /// [`Self::cuts_from_counts`] over a small node's marked bins only, clearing them.
     fn cuts_from_marked_counts(&mut self, h: &mut [u64], marked: &[u64; MAX_BINS / 64]) {
-        let (filled, left) = (&mut self.filled, &mut self.cut_sums);
+        let (filled, left) = (&mut self.filled, &mut self.cut_counts);
         filled.clear();
         left.clear();
         let mut sum = 0u64;
@@ -897,7 +906,7 @@ impl Builder<'_> {
             sum += h[b];
             h[b] = 0;
             filled.push(b);
-            left.push(unpack_counts(sum));
+            left.push(sum);
         }
         // The last filled bin is no cut: nothing would be left on the right.
         filled.pop();
@@ -1051,36 +1060,41 @@ impl Builder<'_> {
             sum = [sum[0] + bin[0], sum[1] + bin[1], sum[2] + bin[2]];
             sum
         }));
+        let found = self.best_two_class_cut(feature, &left, totals, parent);
         self.cut_sums = left;
-        self.best_two_class_cut(feature, totals, parent)
+        found
     }
 
-    /// The best of the two-class cuts listed in [`Self::filled`], with the left sums
-    /// `[w, c0, c1]` at each in [`Self::cut_sums`]: each is scored (a branch-free loop the
-    /// compiler vectorizes), then the first best valid one is taken.
-    fn best_two_class_cut(&mut self, feature: usize, totals: &[f64], parent: f64) -> Option<Split> {
+    /// The best of the two-class cuts listed in [`Self::filled`], with the left sums at each
+    /// in `left` (`[w, c0, c1]`, or packed counts): each is scored (a branch-free loop the
+    /// compiler vectorizes; a cut leaving a side under `min_samples_leaf` scores minus
+    /// infinity), then the first best one is taken.
+    fn best_two_class_cut<L: LeftSums>(
+        &mut self,
+        feature: usize,
+        left: &[L],
+        totals: &[f64],
+        parent: f64,
+    ) -> Option<Split> {
         let filled = std::mem::take(&mut self.filled);
-        let left = std::mem::take(&mut self.cut_sums);
         let mut improvement = std::mem::take(&mut self.cut_improvement);
         improvement.clear();
-        let w_total = totals[0];
-        if self.entropy {
-            score_cuts::<true>(&left, &mut improvement, &totals[..3], parent);
-        } else {
-            score_cuts::<false>(&left, &mut improvement, &totals[..3], parent);
-        }
-        // The first best valid cut, by selects: whether a cut is valid or better is as good
-        // as random in a deep node, and a branch on it is often mispredicted.
         let min_leaf = self.params.min_samples_leaf;
+        if self.entropy {
+            score_cuts::<true, L>(left, &mut improvement, &totals[..3], parent, min_leaf);
+        } else {
+            score_cuts::<false, L>(left, &mut improvement, &totals[..3], parent, min_leaf);
+        }
+        // The first best cut, by selects: whether a cut is better is as good as random in a
+        // deep node, and a branch on it is often mispredicted.
         let (mut best, mut best_improvement) = (usize::MAX, f64::NEG_INFINITY);
-        for (k, (l, &i)) in left.iter().zip(&improvement).enumerate() {
-            let valid = l[0] >= min_leaf && w_total - l[0] >= min_leaf;
-            let better = valid && i > best_improvement;
+        for (k, &i) in improvement.iter().enumerate() {
+            let better = i > best_improvement;
             best = if better { k } else { best };
             best_improvement = if better { i } else { best_improvement };
         }
         let found = (best != usize::MAX).then(|| {
-            self.scan_left.copy_from_slice(&left[best]);
+            self.scan_left.copy_from_slice(&left[best].sums());
             Split {
                 feature,
                 bin: u8::try_from(filled[best]).expect("at most 256 bins"),
@@ -1088,7 +1102,6 @@ impl Builder<'_> {
             }
         });
         self.filled = filled;
-        self.cut_sums = left;
         self.cut_improvement = improvement;
         found
     }
@@ -1128,14 +1141,35 @@ impl Builder<'_> {
     /// Splits the node's rows into left rows then right rows, stably, into the same positions
     /// of the spare buffers, which then become the current ones; returns the middle.
     ///
+    /// The row width is matched once here, not once per row: the usual widths get a loop
+    /// whose row copy is a few moves of a size known when compiling.
+    fn partition(&mut self, start: usize, end: usize, split: Split) -> usize {
+        match self.stride {
+            8 => self.partition_rows::<8>(start, end, split),
+            16 => self.partition_rows::<16>(start, end, split),
+            24 => self.partition_rows::<24>(start, end, split),
+            32 => self.partition_rows::<32>(start, end, split),
+            40 => self.partition_rows::<40>(start, end, split),
+            48 => self.partition_rows::<48>(start, end, split),
+            56 => self.partition_rows::<56>(start, end, split),
+            64 => self.partition_rows::<64>(start, end, split),
+            _ => self.partition_rows::<0>(start, end, split),
+        }
+    }
+
+    /// [`Self::partition`] for rows of `N` bytes (`N = 0`: any width, copied by `memcpy`).
+    ///
     /// Which side a row goes to is as good as random, so a branch on it is mispredicted half
     /// the time: every row is written to its place (chosen by a select, not a branch).
-    fn partition(&mut self, start: usize, end: usize, split: Split) -> usize {
-        let st = self.stride;
+    fn partition_rows<const N: usize>(&mut self, start: usize, end: usize, split: Split) -> usize {
+        let st = if N == 0 { self.stride } else { N };
         let (feature, bin) = (split.feature, split.bin);
         let node = &self.codes[start * st..end * st];
         let n_left = node.chunks_exact(st).filter(|row| row[feature] <= bin).count();
-        let (mut l, mut r) = (start, start + n_left);
+        let spare_codes = &mut self.spare_codes[start * st..end * st];
+        let spare_weight = &mut self.spare_weight[start..end];
+        let spare_target = &mut self.spare_target[start..end];
+        let (mut l, mut r) = (0, n_left);
         let rows = node
             .chunks_exact(st)
             .zip(&self.weight[start..end])
@@ -1143,9 +1177,9 @@ impl Builder<'_> {
         for ((row, &w), &t) in rows {
             let left = row[feature] <= bin;
             let at = if left { l } else { r };
-            copy_row(&mut self.spare_codes[at * st..(at + 1) * st], row);
-            self.spare_weight[at] = w;
-            self.spare_target[at] = t;
+            copy_row::<N>(&mut spare_codes[at * st..(at + 1) * st], row);
+            spare_weight[at] = w;
+            spare_target[at] = t;
             l += usize::from(left);
             r += usize::from(!left);
         }
@@ -1166,9 +1200,16 @@ impl Builder<'_> {
 
 /// Each two-class cut's impurity decrease, `score(left) + score(right) - parent` (see
 /// [`score`]), appended to `improvement`: `left` the running sums `[w, c0, c1]` at the cut,
-/// `right` the node's `totals` less them. One branch-free pass, compiled once per criterion,
-/// so the divisions of neighbouring cuts overlap.
-fn score_cuts<const ENTROPY: bool>(left: &[[f64; 3]], improvement: &mut Vec<f64>, totals: &[f64], parent: f64) {
+/// `right` the node's `totals` less them; minus infinity where a side weighs less than
+/// `min_leaf`. One branch-free pass, compiled once per criterion, so the divisions of
+/// neighbouring cuts overlap.
+fn score_cuts<const ENTROPY: bool, L: LeftSums>(
+    left: &[L],
+    improvement: &mut Vec<f64>,
+    totals: &[f64],
+    parent: f64,
+    min_leaf: f64,
+) {
     let (w_total, t0, t1) = (totals[0], totals[1], totals[2]);
     let score = |w: f64, c0: f64, c1: f64| {
         if w <= 0.0 {
@@ -1179,10 +1220,46 @@ fn score_cuts<const ENTROPY: bool>(left: &[[f64; 3]], improvement: &mut Vec<f64>
             (c0 * c0 + c1 * c1) / w
         }
     };
-    improvement.extend(
-        left.iter()
-            .map(|&[w, c0, c1]| score(w, c0, c1) + score(w_total - w, t0 - c0, t1 - c1) - parent),
-    );
+    improvement.extend(left.iter().map(|l| {
+        let [w, c0, c1] = l.sums();
+        let valid = w >= min_leaf && w_total - w >= min_leaf;
+        let improvement = score(w, c0, c1) + score(w_total - w, t0 - c0, t1 - c1) - parent;
+        if valid {
+            improvement
+        } else {
+            f64::NEG_INFINITY
+        }
+    }));
+}
+
+/// A two-class cut's left side as a scan keeps it: `[w, c0, c1]` in `f64`, or the two class
+/// counts packed in a `u64` (see [`Builder::split_from_counts`]), unpacked only to be scored.
+trait LeftSums: Copy {
+    fn sums(self) -> [f64; 3];
+}
+
+impl LeftSums for [f64; 3] {
+    #[inline]
+    fn sums(self) -> [f64; 3] {
+        self
+    }
+}
+
+impl LeftSums for u64 {
+    #[inline]
+    fn sums(self) -> [f64; 3] {
+        unpack_counts(self)
+    }
+}
+
+/// A whole number below 2^52 as `f64`, exactly: its bits under the exponent of 2^52, less
+/// 2^52. The same as `as f64`, but made of an integer OR and a float subtraction, which the
+/// compiler vectorizes (x86 before AVX-512 has no vector conversion from 64-bit integers).
+#[inline]
+fn count_to_f64(n: u64) -> f64 {
+    const TWO_52: f64 = 4_503_599_627_370_496.0;
+    debug_assert!(n < 1 << 52);
+    f64::from_bits(n | TWO_52.to_bits()) - TWO_52
 }
 
 /// The bins whose bits are set in `marked`, in ascending order.
@@ -1211,31 +1288,22 @@ fn mark<const MARK: bool>(marks: &mut [[u64; MAX_BINS / 64]], f: usize, code: u8
 /// A two-class count bin's `[w, c0, c1]` (see [`Builder::split_from_counts`]).
 #[inline]
 fn unpack_counts(packed: u64) -> [f64; 3] {
-    let (c0, c1) = ((packed & 0xFFFF_FFFF) as f64, (packed >> 32) as f64);
+    let (c0, c1) = (count_to_f64(packed & 0xFFFF_FFFF), count_to_f64(packed >> 32));
     [c0 + c1, c0, c1]
 }
 
-/// Copies one row's codes. The usual widths get a copy of a size known when compiling, which
-/// is a few moves; a call to `memcpy` for each row cost more than the rest of the partition.
+/// Copies one row's codes, `N` of them (`N = 0`: any number). A known size is a few moves;
+/// a call to `memcpy` for each row cost more than the rest of the partition.
 #[inline]
-fn copy_row(dst: &mut [u8], src: &[u8]) {
-    fn fixed<const N: usize>(dst: &mut [u8], src: &[u8]) {
+fn copy_row<const N: usize>(dst: &mut [u8], src: &[u8]) {
+    if N == 0 {
+        dst.copy_from_slice(src);
+    } else {
         let (to, from): (&mut [u8; N], &[u8; N]) = (
             dst.try_into().expect("a row of N codes"),
             src.try_into().expect("a row of N codes"),
         );
         *to = *from;
-    }
-    match src.len() {
-        8 => fixed::<8>(dst, src),
-        16 => fixed::<16>(dst, src),
-        24 => fixed::<24>(dst, src),
-        32 => fixed::<32>(dst, src),
-        40 => fixed::<40>(dst, src),
-        48 => fixed::<48>(dst, src),
-        56 => fixed::<56>(dst, src),
-        64 => fixed::<64>(dst, src),
-        _ => dst.copy_from_slice(src),
     }
 }
 
