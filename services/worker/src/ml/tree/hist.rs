@@ -261,7 +261,43 @@ const FULL_HIST_MIN_ROWS: usize = 128;
 /// its rows when it splits (only best-first growth with a large `max_leaf_nodes` gets there).
 const HIST_BUDGET_BYTES: usize = 256 << 20;
 
-struct Builder<'a> {
+/// What a row adds to a histogram, kept beside its codes in node order (see
+/// [`Builder::codes`]).
+trait RowValue: Copy + Default {
+    /// The row's weight and target (the class index as `f64`, or the value).
+    fn weight_target(self) -> (f64, f64);
+    /// What the row adds to a packed-count bin (two classes, whole-number weights): its
+    /// weight in its class's 32-bit half, class 0 low (see [`Builder::split_from_counts`]).
+    fn packed(self) -> u64;
+}
+
+/// A weight and a target.
+impl RowValue for [f64; 2] {
+    #[inline]
+    fn weight_target(self) -> (f64, f64) {
+        (self[0], self[1])
+    }
+    #[inline]
+    fn packed(self) -> u64 {
+        u64::from(self[0] as u32) << if self[1] > 0.5 { 32 } else { 0 }
+    }
+}
+
+/// Two classes and whole-number weights: the row's packed-count increment itself, so the
+/// count histograms add it as it is, and a partition moves 8 bytes per row, not 16.
+impl RowValue for u64 {
+    #[inline]
+    fn weight_target(self) -> (f64, f64) {
+        let [w, _, c1] = unpack_counts(self);
+        (w, if c1 > 0.0 { 1.0 } else { 0.0 })
+    }
+    #[inline]
+    fn packed(self) -> u64 {
+        self
+    }
+}
+
+struct Builder<'a, V: RowValue> {
     binned: &'a Binned,
     params: &'a TreeParams,
     /// Classification (class index in `target`) or regression (the value in `target`).
@@ -273,23 +309,21 @@ struct Builder<'a> {
     offsets: Vec<usize>,
     /// `(j, offsets[j])` for every feature: a full histogram's layout for [`Self::accumulate`].
     every_feature: Vec<(usize, usize)>,
-    /// The rows with a weight, grouped by node: a node owns positions `start..end` of these
-    /// three, which a split partitions together. Keeping a node's codes, weights and targets
-    /// contiguous (rather than indexing the whole data by row number) is what makes deep,
-    /// scattered nodes fast: every scan is sequential. A row takes `stride` bytes (the
-    /// features, padded to a multiple of 8), so moving one is a fixed-size copy.
+    /// The rows with a weight, grouped by node: a node owns positions `start..end` of `codes`
+    /// (by `stride`) and `values`, which a split partitions together. Keeping a node's codes
+    /// and values contiguous (rather than indexing the whole data by row number) is what
+    /// makes deep, scattered nodes fast: every scan is sequential. A row takes `stride`
+    /// bytes (the features, padded to a multiple of 8), so moving one is a fixed-size copy.
     ///
     /// A split writes its node's rows, partitioned, into the same positions of the spare
-    /// three, and the two sets change names: the children's rows are then in `codes`, and
+    /// pair, and the two sets change names: the children's rows are then in `codes`, and
     /// nothing is copied back. Each pending node remembers which set holds its rows
     /// ([`Pending::side`]); [`Self::use_side`] names that set `codes` before the node is read.
     codes: Vec<u8>,
     stride: usize,
-    weight: Vec<f64>,
-    target: Vec<f64>,
+    values: Vec<V>,
     spare_codes: Vec<u8>,
-    spare_weight: Vec<f64>,
-    spare_target: Vec<f64>,
+    spare_values: Vec<V>,
     /// Which of the two sets is `codes` now.
     side: RowSet,
     left: Vec<f64>,
@@ -369,20 +403,59 @@ impl Tree {
         for (row, &i) in codes.chunks_exact_mut(stride).zip(&rows) {
             row[..d].copy_from_slice(&binned.codes[i * d..(i + 1) * d]);
         }
-        let weight: Vec<f64> = rows.iter().map(|&i| weights[i]).collect();
-        let target: Vec<f64> = match targets {
-            Targets::Classes { y, .. } => rows.iter().map(|&i| y[i] as f64).collect(),
-            Targets::Values(y) => rows.iter().map(|&i| y[i]).collect(),
+        let values: Vec<[f64; 2]> = match targets {
+            Targets::Classes { y, .. } => rows.iter().map(|&i| [weights[i], y[i] as f64]).collect(),
+            Targets::Values(y) => rows.iter().map(|&i| [weights[i], y[i]]).collect(),
         };
         // Each class's total weight must fit in 32 bits for the packed counts.
         let counted = allow_counts
             && slots == 3
             && matches!(targets, Targets::Classes { .. })
-            && weight
+            && values
                 .iter()
-                .all(|&w| w.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&w))
-            && weight.iter().sum::<f64>() < f64::from(u32::MAX);
-        let mut b = Builder {
+                .all(|&[w, _]| w.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&w))
+            && values.iter().map(|v| v[0]).sum::<f64>() < f64::from(u32::MAX);
+        let layout = Layout {
+            codes,
+            stride,
+            offsets,
+            slots,
+        };
+        if counted {
+            let packed = values.iter().map(|v| v.packed()).collect();
+            Builder::new(binned, targets, params, layout, packed, true).grown()
+        } else {
+            Builder::new(binned, targets, params, layout, values, false).grown()
+        }
+    }
+}
+
+/// The rows' codes and the histograms' layout, as [`Builder::new`] takes them.
+struct Layout {
+    codes: Vec<u8>,
+    stride: usize,
+    offsets: Vec<usize>,
+    slots: usize,
+}
+
+impl<'a, V: RowValue> Builder<'a, V> {
+    /// `counted`: keep packed-count histograms ([`Self::split_from_counts`]).
+    fn new(
+        binned: &'a Binned,
+        targets: Targets<'_>,
+        params: &'a TreeParams,
+        layout: Layout,
+        values: Vec<V>,
+        counted: bool,
+    ) -> Self {
+        let Layout {
+            codes,
+            stride,
+            offsets,
+            slots,
+        } = layout;
+        let d = binned.d;
+        Builder {
             binned,
             params,
             classes: matches!(targets, Targets::Classes { .. }),
@@ -392,11 +465,9 @@ impl Tree {
             offsets,
             stride,
             spare_codes: vec![0; codes.len()],
-            spare_weight: vec![0.0; weight.len()],
-            spare_target: vec![0.0; target.len()],
+            spare_values: vec![V::default(); values.len()],
             codes,
-            weight,
-            target,
+            values,
             side: RowSet::First,
             left: vec![0.0; slots],
             right: vec![0.0; slots],
@@ -417,15 +488,17 @@ impl Tree {
             features: (0..d).collect(),
             rng: rand08::SeedableRng::seed_from_u64(params.seed),
             tree: Tree::empty(targets.width(), d),
-        };
-        b.grow();
-        b.tree
+        }
     }
-}
 
-impl Builder<'_> {
+    /// Grows the tree and hands it over.
+    fn grown(mut self) -> Tree {
+        self.grow();
+        self.tree
+    }
+
     fn grow(&mut self) {
-        let m = self.weight.len();
+        let m = self.values.len();
         let totals = self.totals(0, m);
         let root = self.new_leaf(&totals);
         let hist = self.is_large(m).then(|| self.histogram(0, m));
@@ -537,12 +610,12 @@ impl Builder<'_> {
     /// Adds row `k`'s weight and target to the bin whose sums start at `sums[at]`.
     #[inline]
     fn add(&self, sums: &mut [f64], at: usize, k: usize) {
-        let w = self.weight[k];
+        let (w, t) = self.values[k].weight_target();
         sums[at] += w;
         if self.classes {
-            sums[at + 1 + self.target[k] as usize] += w;
+            sums[at + 1 + t as usize] += w;
         } else {
-            sums[at + 1] += w * self.target[k];
+            sums[at + 1] += w * t;
         }
     }
 
@@ -570,7 +643,8 @@ impl Builder<'_> {
         let s = self.slots;
         let rows = self.node_rows(start, end);
         if self.classes {
-            for ((codes, &w), &class) in rows {
+            for (codes, v) in rows {
+                let (w, class) = v.weight_target();
                 let slot = 1 + class as usize;
                 for (f, &(j, base)) in features.iter().enumerate() {
                     let at = base + usize::from(codes[j]) * s;
@@ -580,7 +654,8 @@ impl Builder<'_> {
                 }
             }
         } else {
-            for ((codes, &w), &y) in rows {
+            for (codes, v) in rows {
+                let (w, y) = v.weight_target();
                 let wy = w * y;
                 for (f, &(j, base)) in features.iter().enumerate() {
                     let at = base + usize::from(codes[j]) * s;
@@ -592,14 +667,12 @@ impl Builder<'_> {
         }
     }
 
-    /// The rows of positions `start..end` of the current buffers: each one's codes, weight
-    /// and target.
-    fn node_rows(&self, start: usize, end: usize) -> impl Iterator<Item = ((&[u8], &f64), &f64)> {
+    /// The rows of positions `start..end` of the current buffers: each one's codes and value.
+    fn node_rows(&self, start: usize, end: usize) -> impl Iterator<Item = (&[u8], V)> + '_ {
         let st = self.stride;
         self.codes[start * st..end * st]
             .chunks_exact(st)
-            .zip(&self.weight[start..end])
-            .zip(&self.target[start..end])
+            .zip(self.values[start..end].iter().copied())
     }
 
     /// The node's sums: weight, then class weights or the weighted target; for regression one
@@ -609,7 +682,8 @@ impl Builder<'_> {
         for k in start..end {
             self.add(&mut t, 0, k);
             if !self.classes {
-                t[2] += self.weight[k] * self.target[k] * self.target[k];
+                let (w, y) = self.values[k].weight_target();
+                t[2] += w * y * y;
             }
         }
         t
@@ -860,10 +934,8 @@ impl Builder<'_> {
         end: usize,
     ) {
         let hist = &mut hist[..features.len()];
-        for ((codes, &w), &class) in self.node_rows(start, end) {
-            // Class 0 counts in the low 32 bits, class 1 in the high ones; a weight fits in 32
-            // bits (checked when the builder chose counts).
-            let add = u64::from(w as u32) << if class > 0.5 { 32 } else { 0 };
+        for (codes, v) in self.node_rows(start, end) {
+            let add = v.packed();
             for (f, (h, &(j, _))) in hist.iter_mut().zip(features).enumerate() {
                 let code = codes[j];
                 h[usize::from(code)] += add;
@@ -1167,19 +1239,13 @@ impl Builder<'_> {
         let node = &self.codes[start * st..end * st];
         let n_left = node.chunks_exact(st).filter(|row| row[feature] <= bin).count();
         let spare_codes = &mut self.spare_codes[start * st..end * st];
-        let spare_weight = &mut self.spare_weight[start..end];
-        let spare_target = &mut self.spare_target[start..end];
+        let spare_values = &mut self.spare_values[start..end];
         let (mut l, mut r) = (0, n_left);
-        let rows = node
-            .chunks_exact(st)
-            .zip(&self.weight[start..end])
-            .zip(&self.target[start..end]);
-        for ((row, &w), &t) in rows {
+        for (row, &v) in node.chunks_exact(st).zip(&self.values[start..end]) {
             let left = row[feature] <= bin;
             let at = if left { l } else { r };
             copy_row::<N>(&mut spare_codes[at * st..(at + 1) * st], row);
-            spare_weight[at] = w;
-            spare_target[at] = t;
+            spare_values[at] = v;
             l += usize::from(left);
             r += usize::from(!left);
         }
@@ -1187,12 +1253,11 @@ impl Builder<'_> {
         start + n_left
     }
 
-    /// Names the row buffers of set `side` the current ones (`codes`, `weight`, `target`).
+    /// Names the row buffers of set `side` the current ones (`codes`, `values`).
     fn use_side(&mut self, side: RowSet) {
         if self.side != side {
             std::mem::swap(&mut self.codes, &mut self.spare_codes);
-            std::mem::swap(&mut self.weight, &mut self.spare_weight);
-            std::mem::swap(&mut self.target, &mut self.spare_target);
+            std::mem::swap(&mut self.values, &mut self.spare_values);
             self.side = side;
         }
     }
