@@ -924,7 +924,9 @@ impl<'a, V: RowValue> Builder<'a, V> {
 
     /// [`Self::accumulate`] into two-class count histograms (see [`Self::split_from_counts`]),
     /// `hist[f]` for the `f`-th of `features`. A histogram of 256 bins is indexed by a code
-    /// without a bounds check.
+    /// without a bounds check. The usual numbers of features (a forest's `sqrt` of up to 80
+    /// columns) get a loop over a fixed number, unrolled, with each feature's column in a
+    /// register.
     fn accumulate_counts<const MARK: bool>(
         &self,
         hist: &mut [[u64; MAX_BINS]],
@@ -933,12 +935,45 @@ impl<'a, V: RowValue> Builder<'a, V> {
         start: usize,
         end: usize,
     ) {
-        let hist = &mut hist[..features.len()];
+        match features.len() {
+            1 => self.accumulate_counts_of::<MARK, 1>(hist, features, marks, start, end),
+            2 => self.accumulate_counts_of::<MARK, 2>(hist, features, marks, start, end),
+            3 => self.accumulate_counts_of::<MARK, 3>(hist, features, marks, start, end),
+            4 => self.accumulate_counts_of::<MARK, 4>(hist, features, marks, start, end),
+            5 => self.accumulate_counts_of::<MARK, 5>(hist, features, marks, start, end),
+            6 => self.accumulate_counts_of::<MARK, 6>(hist, features, marks, start, end),
+            7 => self.accumulate_counts_of::<MARK, 7>(hist, features, marks, start, end),
+            8 => self.accumulate_counts_of::<MARK, 8>(hist, features, marks, start, end),
+            _ => {
+                let hist = &mut hist[..features.len()];
+                for (codes, v) in self.node_rows(start, end) {
+                    let add = v.packed();
+                    for (f, (h, &(j, _))) in hist.iter_mut().zip(features).enumerate() {
+                        let code = codes[j];
+                        h[usize::from(code)] += add;
+                        mark::<MARK>(marks, f, code);
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`Self::accumulate_counts`] for exactly `K` features.
+    fn accumulate_counts_of<const MARK: bool, const K: usize>(
+        &self,
+        hist: &mut [[u64; MAX_BINS]],
+        features: &[(usize, usize)],
+        marks: &mut [[u64; MAX_BINS / 64]],
+        start: usize,
+        end: usize,
+    ) {
+        let hist: &mut [[u64; MAX_BINS]; K] = (&mut hist[..K]).try_into().expect("K histograms");
+        let columns: [usize; K] = std::array::from_fn(|f| features[f].0);
         for (codes, v) in self.node_rows(start, end) {
             let add = v.packed();
-            for (f, (h, &(j, _))) in hist.iter_mut().zip(features).enumerate() {
-                let code = codes[j];
-                h[usize::from(code)] += add;
+            for f in 0..K {
+                let code = codes[columns[f]];
+                hist[f][usize::from(code)] += add;
                 mark::<MARK>(marks, f, code);
             }
         }
@@ -1427,9 +1462,10 @@ mod tests {
     #[test]
     fn packed_counts_grow_the_trees_f64_sums_grow() {
         // Two overlapping classes, a bootstrap's whole-number weights, forest and single-tree
-        // settings, Gini and entropy: small and large nodes, marked and dense histograms.
+        // settings, Gini and entropy: small and large nodes, marked and dense histograms, and
+        // nodes trying 3 features (an unrolled count loop) or 10 and 12 (the general one).
         let mut rng = StdRng::seed_from_u64(3);
-        let (n, d) = (4000, 8);
+        let (n, d) = (4000, 12);
         let x = Array2::from_shape_fn((n, d), |_| rng.gen_range(-1.0..1.0));
         let y: Vec<usize> = (0..n)
             .map(|i| usize::from(x[[i, 0]] + x[[i, 1]] * x[[i, 2]] > 0.0) ^ usize::from(rng.gen_bool(0.15)))
@@ -1440,6 +1476,7 @@ mod tests {
         for (max_features, entropy, max_leaf_nodes) in [
             (Some(3), false, None),
             (Some(3), true, None),
+            (Some(10), false, None),
             (None, false, None),
             (None, false, Some(40)),
         ] {
