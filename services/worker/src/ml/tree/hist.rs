@@ -1265,9 +1265,6 @@ impl<'a, V: RowValue> Builder<'a, V> {
     }
 
     /// [`Self::partition`] for rows of `N` bytes (`N = 0`: any width, copied by `memcpy`).
-    ///
-    /// Which side a row goes to is as good as random, so a branch on it is mispredicted half
-    /// the time: every row is written to its place (chosen by a select, not a branch).
     fn partition_rows<const N: usize>(&mut self, start: usize, end: usize, split: Split) -> usize {
         let st = if N == 0 { self.stride } else { N };
         let (feature, bin) = (split.feature, split.bin);
@@ -1275,14 +1272,22 @@ impl<'a, V: RowValue> Builder<'a, V> {
         let n_left = node.chunks_exact(st).filter(|row| row[feature] <= bin).count();
         let spare_codes = &mut self.spare_codes[start * st..end * st];
         let spare_values = &mut self.spare_values[start..end];
-        let (mut l, mut r) = (0, n_left);
-        for (row, &v) in node.chunks_exact(st).zip(&self.values[start..end]) {
-            let left = row[feature] <= bin;
-            let at = if left { l } else { r };
-            copy_row::<N>(&mut spare_codes[at * st..(at + 1) * st], row);
-            spare_values[at] = v;
-            l += usize::from(left);
-            r += usize::from(!left);
+        let values = &self.values[start..end];
+        if N > 0 {
+            // Rows as arrays: a row is copied by a few moves, and placed with one bounds check.
+            let (rows, _) = node.as_chunks::<N>();
+            let (spare_rows, _) = spare_codes.as_chunks_mut::<N>();
+            let places = stable_places(rows.iter().map(|row| row[feature] <= bin), n_left);
+            for ((row, &v), at) in rows.iter().zip(values).zip(places) {
+                spare_rows[at] = *row;
+                spare_values[at] = v;
+            }
+        } else {
+            let places = stable_places(node.chunks_exact(st).map(|row| row[feature] <= bin), n_left);
+            for ((row, &v), at) in node.chunks_exact(st).zip(values).zip(places) {
+                spare_codes[at * st..(at + 1) * st].copy_from_slice(row);
+                spare_values[at] = v;
+            }
         }
         self.use_side(self.side.other());
         start + n_left
@@ -1392,19 +1397,19 @@ fn unpack_counts(packed: u64) -> [f64; 3] {
     [c0 + c1, c0, c1]
 }
 
-/// Copies one row's codes, `N` of them (`N = 0`: any number). A known size is a few moves;
-/// a call to `memcpy` for each row cost more than the rest of the partition.
-#[inline]
-fn copy_row<const N: usize>(dst: &mut [u8], src: &[u8]) {
-    if N == 0 {
-        dst.copy_from_slice(src);
-    } else {
-        let (to, from): (&mut [u8; N], &[u8; N]) = (
-            dst.try_into().expect("a row of N codes"),
-            src.try_into().expect("a row of N codes"),
-        );
-        *to = *from;
-    }
+/// Where a stable partition puts each row, given whether it goes left: the left rows in order
+/// from 0, the right rows in order from `n_left`.
+///
+/// Which side a row goes to is as good as random, so a branch on it is mispredicted half the
+/// time: the place is chosen by a select, not a branch.
+fn stable_places(goes_left: impl Iterator<Item = bool>, n_left: usize) -> impl Iterator<Item = usize> {
+    let (mut l, mut r) = (0, n_left);
+    goes_left.map(move |left| {
+        let at = if left { l } else { r };
+        l += usize::from(left);
+        r += usize::from(!left);
+        at
+    })
 }
 
 /// A node's score from its sums `[w, s_1, ...]`, such that a split's weighted impurity
@@ -1492,6 +1497,26 @@ mod tests {
             assert!(counted.n_leaves() > 30, "a tree deep enough to test");
             assert_eq!(counted, summed, "{params:?}");
         }
+    }
+
+    #[test]
+    fn rows_wider_than_64_codes_split_as_narrow_ones_do() {
+        // 8 informative columns, then 62 constant ones that never split: the rows are 72
+        // bytes (the partition's general width) instead of 8, and the tree must not change.
+        let mut rng = StdRng::seed_from_u64(5);
+        let n = 3000;
+        let narrow = Array2::from_shape_fn((n, 8), |_| rng.gen_range(-1.0..1.0));
+        let wide = Array2::from_shape_fn((n, 70), |(i, j)| if j < 8 { narrow[[i, j]] } else { 0.0 });
+        let y: Vec<usize> = (0..n)
+            .map(|i| usize::from(narrow[[i, 0]] * narrow[[i, 3]] > 0.1) ^ usize::from(rng.gen_bool(0.1)))
+            .collect();
+        let weights: Vec<f64> = (0..n).map(|_| f64::from(rng.gen_range(0u8..3))).collect();
+        let targets = Targets::Classes { y: &y, n_classes: 2 };
+        let params = TreeParams::default();
+        let a = Tree::fit_binned(&Binned::new(narrow.view()), targets, &weights, &params);
+        let b = Tree::fit_binned(&Binned::new(wide.view()), targets, &weights, &params);
+        assert!(a.n_leaves() > 30, "a tree deep enough to test");
+        assert_eq!((&a.nodes, &a.values), (&b.nodes, &b.values));
     }
 
     #[test]
