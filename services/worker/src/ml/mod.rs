@@ -225,11 +225,20 @@ fn fit_forest(p: &ForestParams, data: &Dataset, target: &Target, weights: &[f64]
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(count);
+    // Each thread takes the next tree not yet taken, so a thread on a busier core grows fewer
+    // (a fixed share left the other core idle at the end on a shared machine).
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let mut trees: Vec<(usize, Tree)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let grow = &grow;
-                scope.spawn(move || (t..count).step_by(threads).map(|i| (i, grow(i))).collect::<Vec<_>>())
+            .map(|_| {
+                let (grow, next) = (&grow, &next);
+                scope.spawn(move || {
+                    std::iter::from_fn(|| {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        (i < count).then(|| (i, grow(i)))
+                    })
+                    .collect::<Vec<_>>()
+                })
             })
             .collect();
         handles
