@@ -142,16 +142,16 @@ async fn send_batches(batcher: web::Data<Batcher>, pool: web::Data<WorkerPool>, 
             return;
         }
         let sizes: Vec<usize> = batch.iter().map(|w| w.rows.n_rows).collect();
-        let mut rows = FlatRows {
-            width: batch[0].rows.width,
-            ..FlatRows::default()
-        };
-        for w in &batch {
-            rows.values.extend_from_slice(&w.rows.values);
-            rows.n_rows += w.rows.n_rows;
-        }
-        let n_rows = rows.n_rows;
+        let n_rows = sizes.iter().sum();
         let results = if fits {
+            let mut rows = FlatRows {
+                width: batch[0].rows.width,
+                ..FlatRows::default()
+            };
+            for w in &batch {
+                rows.values.extend_from_slice(&w.rows.values);
+                rows.n_rows += w.rows.n_rows;
+            }
             let body = compact::encode_rows(&PredictBody {
                 columns: batch[0].columns.clone(),
                 rows,

@@ -264,6 +264,9 @@ const HIST_BUDGET_BYTES: usize = 256 << 20;
 /// What a row adds to a histogram, kept beside its codes in node order (see
 /// [`Builder::codes`]).
 trait RowValue: Copy + Default {
+    /// Whether the builder keeps packed-count histograms ([`Builder::split_from_counts`]): a
+    /// row holds its packed increment only when counts are exact.
+    const PACKED: bool;
     /// The row's weight and target (the class index as `f64`, or the value).
     fn weight_target(self) -> (f64, f64);
     /// What the row adds to a packed-count bin (two classes, whole-number weights): its
@@ -273,6 +276,7 @@ trait RowValue: Copy + Default {
 
 /// A weight and a target.
 impl RowValue for [f64; 2] {
+    const PACKED: bool = false;
     #[inline]
     fn weight_target(self) -> (f64, f64) {
         (self[0], self[1])
@@ -286,6 +290,7 @@ impl RowValue for [f64; 2] {
 /// Two classes and whole-number weights: the row's packed-count increment itself, so the
 /// count histograms add it as it is, and a partition moves 8 bytes per row, not 16.
 impl RowValue for u64 {
+    const PACKED: bool = true;
     #[inline]
     fn weight_target(self) -> (f64, f64) {
         let [w, _, c1] = unpack_counts(self);
@@ -332,9 +337,9 @@ struct Builder<'a, V: RowValue> {
     /// their sums ([`Self::gather_marked`]).
     small_codes: Vec<u8>,
     small_sums: Vec<f64>,
-    /// Two classes and whole-number weights: the packed-count histograms, one per feature of
-    /// `batch` ([`Self::split_from_counts`]), all zeros between nodes; `None` otherwise.
-    count_hist: Option<Vec<[u64; MAX_BINS]>>,
+    /// With packed rows (`V::PACKED`): the packed-count histograms, one per feature of `batch`
+    /// ([`Self::split_from_counts`]), all zeros between nodes.
+    count_hist: Vec<[u64; MAX_BINS]>,
     /// For each feature of `batch`, the bins a small node's rows filled (a bit each).
     marks: Vec<[u64; MAX_BINS / 64]>,
     /// The two-class scan's scratch: the filled bins, and at each the left sums (as `f64`
@@ -423,9 +428,9 @@ impl Tree {
         };
         if counted {
             let packed = values.iter().map(|v| v.packed()).collect();
-            Builder::new(binned, targets, params, layout, packed, true).grown()
+            Builder::<u64>::new(binned, targets, params, layout, packed).grown()
         } else {
-            Builder::new(binned, targets, params, layout, values, false).grown()
+            Builder::new(binned, targets, params, layout, values).grown()
         }
     }
 }
@@ -439,15 +444,7 @@ struct Layout {
 }
 
 impl<'a, V: RowValue> Builder<'a, V> {
-    /// `counted`: keep packed-count histograms ([`Self::split_from_counts`]).
-    fn new(
-        binned: &'a Binned,
-        targets: Targets<'_>,
-        params: &'a TreeParams,
-        layout: Layout,
-        values: Vec<V>,
-        counted: bool,
-    ) -> Self {
+    fn new(binned: &'a Binned, targets: Targets<'_>, params: &'a TreeParams, layout: Layout, values: Vec<V>) -> Self {
         let Layout {
             codes,
             stride,
@@ -474,7 +471,7 @@ impl<'a, V: RowValue> Builder<'a, V> {
             small_codes: Vec::new(),
             small_sums: Vec::new(),
             marks: Vec::new(),
-            count_hist: counted.then(Vec::new),
+            count_hist: Vec::new(),
             filled: Vec::new(),
             cut_sums: Vec::new(),
             cut_counts: Vec::new(),
@@ -846,7 +843,7 @@ impl<'a, V: RowValue> Builder<'a, V> {
         if few_rows {
             marks.resize(batch.len(), [0; MAX_BINS / 64]);
         }
-        if self.count_hist.is_some() {
+        if V::PACKED {
             let best = self.split_from_counts(&batch, few_rows.then_some(&mut marks[..]), start, end, totals, parent);
             self.batch = batch;
             self.marks = marks;
@@ -898,7 +895,7 @@ impl<'a, V: RowValue> Builder<'a, V> {
         totals: &[f64],
         parent: f64,
     ) -> Option<Split> {
-        let mut hist = self.count_hist.take().expect("two classes, whole-number weights");
+        let mut hist = std::mem::take(&mut self.count_hist);
         if hist.len() < batch.len() {
             hist.resize(batch.len(), [0; MAX_BINS]);
         }
@@ -918,15 +915,16 @@ impl<'a, V: RowValue> Builder<'a, V> {
             self.cut_counts = left;
             self.keep_better(&mut best, found);
         }
-        self.count_hist = Some(hist);
+        self.count_hist = hist;
         best
     }
 
     /// [`Self::accumulate`] into two-class count histograms (see [`Self::split_from_counts`]),
     /// `hist[f]` for the `f`-th of `features`. A histogram of 256 bins is indexed by a code
-    /// without a bounds check. The usual numbers of features (a forest's `sqrt` of up to 80
-    /// columns) get a loop over a fixed number, unrolled, with each feature's column in a
-    /// register.
+    /// without a bounds check. Features go in groups of at most 8, each a pass over the rows
+    /// with a loop over a fixed number of features, unrolled, each feature's column in a
+    /// register. A forest's node (`sqrt` of up to 80 columns) is one group; integer counts do
+    /// not depend on the order rows are added in, so more groups give the same histograms.
     fn accumulate_counts<const MARK: bool>(
         &self,
         hist: &mut [[u64; MAX_BINS]],
@@ -935,25 +933,19 @@ impl<'a, V: RowValue> Builder<'a, V> {
         start: usize,
         end: usize,
     ) {
-        match features.len() {
-            1 => self.accumulate_counts_of::<MARK, 1>(hist, features, marks, start, end),
-            2 => self.accumulate_counts_of::<MARK, 2>(hist, features, marks, start, end),
-            3 => self.accumulate_counts_of::<MARK, 3>(hist, features, marks, start, end),
-            4 => self.accumulate_counts_of::<MARK, 4>(hist, features, marks, start, end),
-            5 => self.accumulate_counts_of::<MARK, 5>(hist, features, marks, start, end),
-            6 => self.accumulate_counts_of::<MARK, 6>(hist, features, marks, start, end),
-            7 => self.accumulate_counts_of::<MARK, 7>(hist, features, marks, start, end),
-            8 => self.accumulate_counts_of::<MARK, 8>(hist, features, marks, start, end),
-            _ => {
-                let hist = &mut hist[..features.len()];
-                for (codes, v) in self.node_rows(start, end) {
-                    let add = v.packed();
-                    for (f, (h, &(j, _))) in hist.iter_mut().zip(features).enumerate() {
-                        let code = codes[j];
-                        h[usize::from(code)] += add;
-                        mark::<MARK>(marks, f, code);
-                    }
-                }
+        const GROUP: usize = 8;
+        for (g, (features, h)) in features.chunks(GROUP).zip(hist.chunks_mut(GROUP)).enumerate() {
+            // Without `MARK`, `marks` is empty.
+            let m = marks.get_mut(g * GROUP..).unwrap_or_default();
+            match features.len() {
+                1 => self.accumulate_counts_of::<MARK, 1>(h, features, m, start, end),
+                2 => self.accumulate_counts_of::<MARK, 2>(h, features, m, start, end),
+                3 => self.accumulate_counts_of::<MARK, 3>(h, features, m, start, end),
+                4 => self.accumulate_counts_of::<MARK, 4>(h, features, m, start, end),
+                5 => self.accumulate_counts_of::<MARK, 5>(h, features, m, start, end),
+                6 => self.accumulate_counts_of::<MARK, 6>(h, features, m, start, end),
+                7 => self.accumulate_counts_of::<MARK, 7>(h, features, m, start, end),
+                _ => self.accumulate_counts_of::<MARK, GROUP>(h, features, m, start, end),
             }
         }
     }
