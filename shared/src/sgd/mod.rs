@@ -204,37 +204,48 @@ impl<'a> OneOutput<'a> {
     #[inline]
     fn loss_slope(self, f: f64, i: usize) -> (f64, f64) {
         match self {
-            OneOutput::Squared(y) => {
-                let r = f - y[i];
-                (0.5 * r * r, r)
-            }
-            OneOutput::Huber(y, d) => {
-                let r = f - y[i];
-                if r.abs() <= d {
-                    (0.5 * r * r, r)
-                } else {
-                    (d * r.abs() - 0.5 * d * d, d * r.signum())
-                }
-            }
-            OneOutput::Log(y) => {
-                // Loss softplus(-z) and slope -s·sigmoid(-z) at the margin z = s·f, from one
-                // exp of -|z| (in (0, 1], so neither overflows): half the work of the two.
-                let s = sign_label(y[i] == 1);
-                let z = s * f;
-                let e = (-z.abs()).exp();
-                let (loss, p) = if z > 0.0 {
-                    (e.ln_1p(), e / (1.0 + e))
-                } else {
-                    (-z + e.ln_1p(), 1.0 / (1.0 + e))
-                };
-                (loss, -s * p)
-            }
+            OneOutput::Squared(y) => squared(f - y[i]),
+            OneOutput::Huber(y, d) => huber(f - y[i], d),
+            OneOutput::Log(y) => log_loss(f, y[i] == 1),
             OneOutput::Hinge(y) => hinge(f, y[i] == 1),
         }
     }
 }
 
+/// The squared loss and slope at residual `r`.
+#[inline]
+fn squared(r: f64) -> (f64, f64) {
+    (0.5 * r * r, r)
+}
+
+/// The Huber loss and slope at residual `r`: squared within `d`, linear beyond.
+#[inline]
+fn huber(r: f64, d: f64) -> (f64, f64) {
+    if r.abs() <= d {
+        (0.5 * r * r, r)
+    } else {
+        (d * r.abs() - 0.5 * d * d, d * r.signum())
+    }
+}
+
+/// The binary log loss and slope at decision value `f`: loss softplus(-z) and slope
+/// -s·sigmoid(-z) at the margin z = s·f, from one exp of -|z| (in (0, 1], so neither
+/// overflows), half the work of computing the two apart.
+#[inline]
+fn log_loss(f: f64, is_positive: bool) -> (f64, f64) {
+    let s = sign_label(is_positive);
+    let z = s * f;
+    let e = (-z.abs()).exp();
+    let (loss, p) = if z > 0.0 {
+        (e.ln_1p(), e / (1.0 + e))
+    } else {
+        (-z + e.ln_1p(), 1.0 / (1.0 + e))
+    };
+    (loss, -s * p)
+}
+
 /// The hinge loss and slope of one output at `f`, the sample being of the positive class or not.
+#[inline]
 fn hinge(f: f64, is_positive: bool) -> (f64, f64) {
     let s = sign_label(is_positive);
     let z = s * f;
@@ -262,15 +273,17 @@ fn one_output_gradient(
     let mut g = vec![0.0; d];
     // One copy of the row loop per loss: the rule's `match` stays out of the loop.
     let (total, gb) = match rule {
-        OneOutput::Squared(_) => one_output_pass(x, d, rows, w, b, &mut g, |f, i| rule.loss_slope(f, i)),
-        OneOutput::Huber(..) => one_output_pass(x, d, rows, w, b, &mut g, |f, i| rule.loss_slope(f, i)),
-        OneOutput::Log(_) => one_output_pass(x, d, rows, w, b, &mut g, |f, i| rule.loss_slope(f, i)),
-        OneOutput::Hinge(_) => one_output_pass(x, d, rows, w, b, &mut g, |f, i| rule.loss_slope(f, i)),
+        OneOutput::Squared(y) => one_output_pass(x, d, rows, w, b, &mut g, |f, i| squared(f - y[i])),
+        OneOutput::Huber(y, delta) => one_output_pass(x, d, rows, w, b, &mut g, |f, i| huber(f - y[i], delta)),
+        OneOutput::Log(y) => one_output_pass(x, d, rows, w, b, &mut g, |f, i| log_loss(f, y[i] == 1)),
+        OneOutput::Hinge(y) => one_output_pass(x, d, rows, w, b, &mut g, |f, i| hinge(f, y[i] == 1)),
     };
     (total, g, gb)
 }
 
 /// [`one_output_gradient`]'s row loop: adds `s_i x_i` into `g`, returns `(Σ loss, Σ s_i)`.
+/// Rows go four at a time: four independent sums per column (one sum waits on every
+/// addition), and `g` is read and written once per four rows.
 fn one_output_pass(
     x: &[f64],
     d: usize,
@@ -281,46 +294,55 @@ fn one_output_pass(
     rule: impl Fn(f64, usize) -> (f64, f64),
 ) -> (f64, f64) {
     let (mut total, mut gb) = (0.0, 0.0);
-    let mut step = |i: usize, row: &[f64]| {
-        let (l, s) = rule(b + dot(row, w), i);
-        total += l;
-        gb += s;
-        for (gj, xj) in g.iter_mut().zip(row) {
-            *gj += s * xj;
+    let w = &w[..d];
+    let mut four = |at: [usize; 4], r: [&[f64]; 4]| {
+        let [r0, r1, r2, r3] = r.map(|r| &r[..d]);
+        let mut f = [b; 4];
+        for (j, &wj) in w.iter().enumerate() {
+            f[0] += r0[j] * wj;
+            f[1] += r1[j] * wj;
+            f[2] += r2[j] * wj;
+            f[3] += r3[j] * wj;
+        }
+        let mut s = [0.0; 4];
+        for k in 0..4 {
+            let (l, sk) = rule(f[k], at[k]);
+            total += l;
+            gb += sk;
+            s[k] = sk;
+        }
+        for (j, gj) in g.iter_mut().enumerate() {
+            *gj += s[0] * r0[j] + s[1] * r1[j] + s[2] * r2[j] + s[3] * r3[j];
         }
     };
-    match rows {
-        Some(rows) => {
-            for &i in rows {
-                step(i, &x[i * d..(i + 1) * d]);
-            }
+    let row = |i: usize| &x[i * d..(i + 1) * d];
+    // The rows that do not make a four: each alone, with the same order of additions.
+    let mut rest = Vec::new();
+    if let Some(rows) = rows {
+        let (fours, tail) = rows.as_chunks::<4>();
+        for &at in fours {
+            four(at, at.map(row));
         }
-        None => {
-            for (i, row) in x.chunks_exact(d).enumerate() {
-                step(i, row);
-            }
+        rest.extend_from_slice(tail);
+    } else {
+        let n = x.len() / d;
+        for first in (0..n - n % 4).step_by(4) {
+            let at = [first, first + 1, first + 2, first + 3];
+            four(at, at.map(row));
+        }
+        rest.extend(n - n % 4..n);
+    }
+    for i in rest {
+        let r = row(i);
+        let f = w.iter().zip(r).fold(b, |f, (wj, xj)| f + xj * wj);
+        let (l, s) = rule(f, i);
+        total += l;
+        gb += s;
+        for (gj, xj) in g.iter_mut().zip(r) {
+            *gj += s * xj;
         }
     }
     (total, gb)
-}
-
-/// `a · b` in four running sums (independent chains the CPU overlaps; one chain waits on
-/// every addition).
-#[inline]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let (a4, a_rest) = a.as_chunks::<4>();
-    let (b4, b_rest) = b.as_chunks::<4>();
-    let mut acc = [0.0; 4];
-    for (p, q) in a4.iter().zip(b4) {
-        for k in 0..4 {
-            acc[k] += p[k] * q[k];
-        }
-    }
-    let mut sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for (p, q) in a_rest.iter().zip(b_rest) {
-        sum += p * q;
-    }
-    sum
 }
 
 /// `Σ_i s_i · x_i` over the rows of a row-major matrix (`rows`, `d` numbers each): `xᵀ s`
