@@ -261,6 +261,10 @@ pub struct DataSample {
     /// The shard's sorted class labels (classification).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classes: Option<Vec<Label>>,
+    /// The worker reads and writes lean fit-steps in the compact format
+    /// (`chimera_shared::compact::STEP_MEDIA_TYPE`); absent: JSON only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub compact_steps: bool,
 }
 
 /// The per-fit settings of a parameter-server fit. They travel once: with a worker's first

@@ -325,6 +325,7 @@ pub fn routes(role: Role) -> Vec<Route> {
                         mean: vec![10.4],
                         var: vec![1.1],
                         classes: None,
+                        compact_steps: true,
                     }),
                 ),
                 errors: &[Code::WrongKind],

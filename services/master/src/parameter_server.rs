@@ -4,17 +4,20 @@
 //! lives in [`chimera_shared::sgd::trainer`]; this module only calls workers and checks their
 //! answers.
 
-use crate::pool::{self, CallResult, WorkerPool, WorkerRef};
+use crate::pool::{self, CallResult, Media, WorkerPool, WorkerRef};
 use crate::state::{MasterState, Progress};
 use actix_web::web::Bytes;
 use chimera_shared::api::{
-    paths, DataSample, FitResponse, FitStepResponse, Label, Outcome, SgdSettings, TrainingSummary, WorkerReport,
+    paths, DataSample, FitResponse, FitStepRequest, FitStepResponse, Label, Outcome, SgdSettings, TrainingSummary,
+    WorkerReport,
 };
+use chimera_shared::compact;
 use chimera_shared::config::{ModelType, ParameterServerSpec, PsMode};
 use chimera_shared::logs::NodeLogs;
 use chimera_shared::sgd::pace::Pacing;
 use chimera_shared::sgd::{self, ColumnStats, Contribution, LinearModel, RoundOutcome, StopReason, Trainer};
 use chimera_shared::{ApiError, Code};
+use futures_util::future::join_all;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,7 +36,10 @@ pub async fn fit(
     // 1. Data samples: the shards' columns, classes and statistics.
     let calls = pool.call_all(paths::SGD_DATA_SAMPLE, None).await;
     let all: Vec<usize> = (0..pool.len()).collect();
-    let samples = people.read_answers(&all, calls, Stage::Sample, |s| check_sample(&s).map(|()| s))?;
+    let samples = people.read_answers(&all, calls, Stage::Sample, |r| {
+        let s: DataSample = json(r)?;
+        check_sample(&s).map(|()| s)
+    })?;
     let shards = Shards::merge(&samples, &people, spec)?;
 
     // 2. Updates, until the trainer says stop.
@@ -51,6 +57,13 @@ pub async fn fit(
                 rows[*i] = sample.n_samples;
             }
             rows
+        },
+        compact: {
+            let mut compact = vec![false; pool.len()];
+            for (i, sample) in &samples {
+                compact[*i] = sample.compact_steps;
+            }
+            compact
         },
         d,
         o,
@@ -97,6 +110,8 @@ struct Run<'a> {
     fit_id: u64,
     /// Each worker's training rows (from its data sample): its share of an `async` step.
     rows: Vec<usize>,
+    /// Each worker speaks compact fit-steps (from its data sample).
+    compact: Vec<bool>,
     d: usize,
     o: usize,
     metrics: PsMetrics,
@@ -149,9 +164,9 @@ impl Run<'_> {
                 fit_id: self.fit_id,
                 settings: &self.settings,
             };
-            let calls = step.call(pool, &active, &mut primed).await?;
+            let calls = step.call(pool, &active, &mut primed, &self.compact).await?;
             let gap = straggler_gap(&calls);
-            let answers = people.read_answers(&active, calls, Stage::Round(round), |a| self.check(&a))?;
+            let answers = people.read_answers(&active, calls, Stage::Round(round), |r| self.check(r))?;
             let answers: Vec<Contribution> = answers.into_iter().map(|(_, a)| a).collect();
             let outcome = trainer.round(&answers);
             if trainer.history.len() as u64 == round {
@@ -170,9 +185,15 @@ impl Run<'_> {
         }
     }
 
-    /// A fit-step answer, checked against the model's shape.
-    fn check(&self, a: &FitStepResponse) -> Result<Contribution, String> {
-        Contribution::from_answer(a, self.d, self.o, self.spec.mode.worker_mode())
+    /// A fit-step answer (compact when the worker answered so, else JSON), checked against the
+    /// model's shape.
+    fn check(&self, r: &CallResult) -> Result<Contribution, String> {
+        let a = if r.answered_as == Some(compact::STEP_MEDIA_TYPE) {
+            compact::decode_step_answer(&r.body)?
+        } else {
+            json::<FitStepResponse>(r)?
+        };
+        Contribution::from_answer(&a, self.d, self.o, self.spec.mode.worker_mode())
     }
 
     /// The metrics and progress of the update just applied (the trainer's latest loss).
@@ -209,6 +230,38 @@ struct StepBody<'a> {
     settings: Option<&'a SgdSettings>,
 }
 
+/// Which body a worker is sent in a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Body {
+    /// JSON with the fit's settings: the worker does not hold them (yet).
+    Full,
+    /// JSON, weights only.
+    Lean,
+    /// Weights only, in the compact format.
+    Compact,
+}
+
+impl Body {
+    fn of(primed: bool, compact: bool) -> Body {
+        match (primed, compact) {
+            (false, _) => Body::Full,
+            (true, false) => Body::Lean,
+            (true, true) => Body::Compact,
+        }
+    }
+
+    /// What the body is sent as, asking a worker that speaks it for a compact answer.
+    fn media(self, compact: bool) -> Media {
+        Media {
+            content_type: match self {
+                Body::Compact => compact::STEP_MEDIA_TYPE,
+                Body::Full | Body::Lean => "application/json",
+            },
+            accept: compact.then_some(compact::STEP_MEDIA_TYPE),
+        }
+    }
+}
+
 /// One round's fan-out: the weights to every active worker, with the fit's settings only to
 /// those that do not hold them yet.
 struct Step<'a> {
@@ -219,14 +272,28 @@ struct Step<'a> {
 }
 
 impl Step<'_> {
-    fn body(&self, with_settings: bool) -> Result<Bytes, ApiError> {
+    fn body(&self, kind: Body) -> Result<Bytes, ApiError> {
+        let weights = sgd::weights_to_rows(&self.trainer.w);
+        if kind == Body::Compact {
+            let request = FitStepRequest {
+                weights,
+                bias: self.trainer.b.to_vec(),
+                round: self.round,
+                fit_id: Some(self.fit_id),
+                learning_rate: Some(self.trainer.eta()),
+                settings: None,
+            };
+            return compact::encode_step(&request)
+                .map(Bytes::from)
+                .ok_or_else(|| ApiError::internal("the model's weights have no compact form"));
+        }
         let body = StepBody {
-            weights: sgd::weights_to_rows(&self.trainer.w),
+            weights,
             bias: self.trainer.b.as_slice().unwrap_or_default(),
             round: self.round,
             fit_id: self.fit_id,
             learning_rate: self.trainer.eta(),
-            settings: with_settings.then_some(self.settings),
+            settings: (kind == Body::Full).then_some(self.settings),
         };
         serde_json::to_vec(&body)
             .map(Bytes::from)
@@ -241,74 +308,83 @@ impl Step<'_> {
         pool: &WorkerPool,
         active: &[usize],
         primed: &mut [bool],
+        compact: &[bool],
     ) -> Result<Vec<CallResult>, ApiError> {
-        let (lean, full): (Vec<usize>, Vec<usize>) = active.iter().partition(|&&i| primed[i]);
-        let lean_body = if lean.is_empty() { None } else { Some(self.body(false)?) };
-        let full_body = if full.is_empty() { None } else { Some(self.body(true)?) };
-        let (lean_calls, full_calls) =
-            tokio::join!(step_calls(pool, &lean, lean_body), step_calls(pool, &full, full_body));
-        // Each worker's answer, by worker index.
-        let mut answers: Vec<Option<CallResult>> = (0..primed.len()).map(|_| None).collect();
-        for (&i, call) in lean.iter().zip(lean_calls).chain(full.iter().zip(full_calls)) {
-            answers[i] = Some(call);
-        }
-        let forgot: Vec<usize> = active
-            .iter()
-            .copied()
-            .filter(|&i| {
-                answers[i]
-                    .as_ref()
-                    .and_then(CallResult::api_error)
-                    .is_some_and(|e| e.code == Code::SgdSettingsUnknown)
-            })
-            .collect();
-        if !forgot.is_empty() {
-            let again = pool
-                .call_some(&forgot, paths::SGD_FIT_STEP, Some(self.body(true)?))
-                .await;
-            for (&i, call) in forgot.iter().zip(again) {
-                answers[i] = Some(call);
+        let kinds: Vec<Body> = active.iter().map(|&i| Body::of(primed[i], compact[i])).collect();
+        // Each kind of body is built once, however many workers get it.
+        let mut built: Vec<(Body, Bytes)> = Vec::with_capacity(3);
+        for &kind in &kinds {
+            if !built.iter().any(|(k, _)| *k == kind) {
+                built.push((kind, self.body(kind)?));
             }
         }
-        Ok(active
-            .iter()
-            .map(|&i| {
-                let call = answers[i].take().expect("every active worker was called");
-                primed[i] = call.status == Some(200);
-                call
-            })
-            .collect())
+        let body_of = |kind: Body| built.iter().find(|(k, _)| *k == kind).map(|(_, b)| b.clone());
+        let mut answers = join_all(
+            active
+                .iter()
+                .zip(&kinds)
+                .map(|(&i, &kind)| pool.call_one_as(i, paths::SGD_FIT_STEP, body_of(kind), kind.media(compact[i]))),
+        )
+        .await;
+        for (call, &i) in answers.iter_mut().zip(active) {
+            if call.api_error().is_some_and(|e| e.code == Code::SgdSettingsUnknown) {
+                let full = Some(self.body(Body::Full)?);
+                *call = pool
+                    .call_one_as(i, paths::SGD_FIT_STEP, full, Body::Full.media(compact[i]))
+                    .await;
+            }
+        }
+        for (call, &i) in answers.iter().zip(active) {
+            primed[i] = call.status == Some(200);
+        }
+        Ok(answers)
     }
 }
 
-/// One worker's fit-step: the lean body when it holds the settings, else (or when it answers
-/// that it lost them) the full one. `primed` is updated from the answer.
-async fn call_one(pool: &WorkerPool, worker: usize, lean: Bytes, full: Bytes, primed: &AtomicBool) -> CallResult {
+/// One worker's fit-step in a free-running fit: the lean body when it holds the settings,
+/// else (or when it answers that it lost them) the full one. `primed` is updated from the
+/// answer.
+async fn call_one(pool: &WorkerPool, worker: usize, step: StepBodies, primed: &AtomicBool) -> CallResult {
+    let StepBodies { lean, full, compact } = step;
     let first = if primed.load(Ordering::Relaxed) {
         lean
     } else {
-        full.clone()
+        (Body::Full, full.clone())
     };
     let mut call = pool
-        .call_some(&[worker], paths::SGD_FIT_STEP, Some(first))
-        .await
-        .remove(0);
+        .call_one_as(worker, paths::SGD_FIT_STEP, Some(first.1), first.0.media(compact))
+        .await;
     if call.api_error().is_some_and(|e| e.code == Code::SgdSettingsUnknown) {
         call = pool
-            .call_some(&[worker], paths::SGD_FIT_STEP, Some(full))
-            .await
-            .remove(0);
+            .call_one_as(worker, paths::SGD_FIT_STEP, Some(full), Body::Full.media(compact))
+            .await;
     }
     primed.store(call.status == Some(200), Ordering::Relaxed);
     call
 }
 
-/// Fit-steps to `which` with `body` (none when there is nobody to send it to).
-async fn step_calls(pool: &WorkerPool, which: &[usize], body: Option<Bytes>) -> Vec<CallResult> {
-    match body {
-        Some(body) => pool.call_some(which, paths::SGD_FIT_STEP, Some(body)).await,
-        None => Vec::new(),
+/// The bodies a free-running step may need for one worker: its lean body (compact when it
+/// speaks it) and the full one.
+struct StepBodies {
+    lean: (Body, Bytes),
+    full: Bytes,
+    compact: bool,
+}
+
+impl Step<'_> {
+    fn bodies_for(&self, compact: bool) -> Result<StepBodies, ApiError> {
+        let lean = Body::of(true, compact);
+        Ok(StepBodies {
+            lean: (lean, self.body(lean)?),
+            full: self.body(Body::Full)?,
+            compact,
+        })
     }
+}
+
+/// An answer's JSON body.
+fn json<A: serde::de::DeserializeOwned>(r: &CallResult) -> Result<A, String> {
+    serde_json::from_slice(&r.body).map_err(|e| e.to_string())
 }
 
 /// A fit's id for the workers: distinct between fits (and master restarts) without a counter
@@ -542,12 +618,12 @@ impl Participants {
     /// answer is unreadable is marked failed and left out from then on. In a round, a worker's
     /// 4xx is the data's or the request's problem, the same every round, so it ends the fit
     /// with the worker's own code.
-    fn read_answers<A: serde::de::DeserializeOwned, T>(
+    fn read_answers<T>(
         &mut self,
         which: &[usize],
         calls: Vec<CallResult>,
         stage: Stage,
-        check: impl Fn(A) -> Result<T, String>,
+        read: impl Fn(&CallResult) -> Result<T, String>,
     ) -> Result<Vec<(usize, T)>, ApiError> {
         let mut out = Vec::with_capacity(calls.len());
         for (&i, r) in which.iter().zip(calls) {
@@ -573,10 +649,7 @@ impl Participants {
                 });
                 continue;
             }
-            match serde_json::from_slice::<A>(&r.body)
-                .map_err(|e| e.to_string())
-                .and_then(&check)
-            {
+            match read(&r) {
                 Ok(a) => {
                     p.sampled |= matches!(stage, Stage::Sample);
                     out.push((i, a));

@@ -175,6 +175,8 @@ pub struct CallResult {
     /// The answer's status and body when the worker answered.
     pub status: Option<u16>,
     pub body: Bytes,
+    /// The media type asked for in `Accept`, when the answer came in it.
+    pub answered_as: Option<&'static str>,
     /// What went wrong, for people (absent when the call succeeded).
     pub error: Option<String>,
 }
@@ -246,6 +248,11 @@ impl WorkerPool {
             .await
     }
 
+    /// One request to the worker at `index`, with a body of `media.content_type`.
+    pub async fn call_one_as(&self, index: usize, path: &'static str, body: Option<Bytes>, media: Media) -> CallResult {
+        self.call(&self.workers.list[index], path, body, media).await
+    }
+
     async fn fan_out<'a>(
         &'a self,
         workers: impl Iterator<Item = &'a WorkerRef>,
@@ -277,6 +284,7 @@ impl WorkerPool {
                 seconds: 0.0,
                 status: None,
                 body: Bytes::new(),
+                answered_as: None,
                 error: Some(format!(
                     "{url}: skipped: marked down after a call got no answer; it is taken back when its /healthz answers"
                 )),
@@ -300,13 +308,13 @@ impl WorkerPool {
             // The seed logs every worker call's latency, retries included.
             logs.latency(&url, Side::Worker, seconds);
             let outcome = match &result {
-                Ok((status, _)) if *status < 400 => Outcome::Ok,
+                Ok((status, ..)) if *status < 400 => Outcome::Ok,
                 Err((Outcome::Timeout, _)) => Outcome::Timeout,
                 _ => Outcome::Error,
             };
             worker.call_histogram(path, outcome).record(seconds);
             let attempt = match &result {
-                Ok((status, _)) => Attempt::Answered(*status),
+                Ok((status, ..)) => Attempt::Answered(*status),
                 Err(_) => Attempt::NoAnswer,
             };
             if outcome != Outcome::Ok && retry::should_retry(attempt, tries, settings.max_retries) {
@@ -323,13 +331,14 @@ impl WorkerPool {
                 },
             );
             return match result {
-                Ok((status, body)) => {
+                Ok((status, body, answered_as)) => {
                     let error = (status >= 400).then(|| describe_error(status, &body));
                     CallResult {
                         outcome,
                         seconds: total,
                         status: Some(status),
                         body,
+                        answered_as,
                         error,
                     }
                 }
@@ -338,6 +347,7 @@ impl WorkerPool {
                     seconds: total,
                     status: None,
                     body: Bytes::new(),
+                    answered_as: None,
                     error: Some(format!("{url}: {message}")),
                 },
             };
@@ -365,7 +375,7 @@ async fn once(
     url: &str,
     body: Option<Bytes>,
     media: Media,
-) -> Result<(u16, Bytes), (Outcome, String)> {
+) -> Result<(u16, Bytes, Option<&'static str>), (Outcome, String)> {
     let request = match body {
         Some(_) => client.post(url).insert_header(("content-type", media.content_type)),
         None => client.get(url),
@@ -404,12 +414,19 @@ async fn once(
         other => (Outcome::Error, format!("unreachable: {other}")),
     })?;
     let status = response.status().as_u16();
+    let answered_as = media.accept.filter(|&asked| {
+        response
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(asked))
+    });
     let body = response
         .body()
         .limit(settings.max_body_bytes)
         .await
         .map_err(|e| (Outcome::Error, format!("could not read the answer: {e}")))?;
-    Ok((status, body))
+    Ok((status, body, answered_as))
 }
 
 fn describe_error(status: u16, body: &[u8]) -> String {

@@ -156,11 +156,7 @@ async fn model_predict(
     )
     .await?;
     // The master asks for the compact answer on large predicts (see `chimera_shared::compact`).
-    let compact = req
-        .headers()
-        .get(actix_web::http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains(compact::MEDIA_TYPE));
+    let compact = accepts(&req, compact::MEDIA_TYPE);
     // The master's large predicts come as compact rows (parsed once, by the master).
     let rows_body = service::media_type(&req).is_some_and(|m| m == compact::ROWS_MEDIA_TYPE);
     let worker = state.clone();
@@ -271,8 +267,22 @@ async fn sgd_fit_step(
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_sgd(&state)?;
-    let (body, _large) = read_body(&req, body, state.body_limits(), &state.large).await?;
-    let request: FitStepRequest = parse_json(&body)?;
+    let (body, _large) = read_body_as(
+        &req,
+        body,
+        state.body_limits(),
+        &state.large,
+        &[compact::STEP_MEDIA_TYPE],
+    )
+    .await?;
+    // The master sends lean rounds compact and asks for compact answers (see
+    // `chimera_shared::compact`); people and other clients use JSON.
+    let request: FitStepRequest = if service::media_type(&req).is_some_and(|m| m == compact::STEP_MEDIA_TYPE) {
+        compact::decode_step(&body).map_err(|e| ApiError::new(Code::InvalidRequest, e))?
+    } else {
+        parse_json(&body)?
+    };
+    let compact_answer = accepts(&req, compact::STEP_MEDIA_TYPE);
     let kept = state
         .sgd_session
         .lock()
@@ -302,5 +312,16 @@ async fn sgd_fit_step(
         crate::sgd::fit_step(&session, &request, &worker.name, &work)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(answer))
+    match compact_answer.then(|| compact::encode_step_answer(&answer)).flatten() {
+        Some(bytes) => Ok(HttpResponse::Ok().content_type(compact::STEP_MEDIA_TYPE).body(bytes)),
+        None => Ok(HttpResponse::Ok().json(answer)),
+    }
+}
+
+/// Whether the request's `Accept` names `media_type`.
+fn accepts(req: &HttpRequest, media_type: &str) -> bool {
+    req.headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains(media_type))
 }

@@ -53,6 +53,7 @@ pub fn data_sample(data: &Dataset) -> DataSample {
             Target::Classification { classes, .. } => Some(classes.clone()),
             Target::Regression(_) => None,
         },
+        compact_steps: true,
     }
 }
 

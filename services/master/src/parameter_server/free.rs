@@ -53,12 +53,10 @@ pub(super) async fn run(
                     fit_id: run.fit_id,
                     settings: &run.settings,
                 };
-                let (lean, full) = (step.body(false)?, step.body(true)?);
+                let bodies = step.bodies_for(run.compact[i])?;
                 pace.started(i);
                 let primed = &primed[i];
-                inflight.push(Box::pin(
-                    async move { (i, call_one(pool, i, lean, full, primed).await) },
-                ));
+                inflight.push(Box::pin(async move { (i, call_one(pool, i, bodies, primed).await) }));
             }
         }
         let Some((i, call)) = inflight.next().await else {
@@ -66,7 +64,7 @@ pub(super) async fn run(
         };
         let round = pace.next_round(i);
         let answer = people
-            .read_answers(&[i], vec![call], Stage::Round(round), |a| run.check(&a))?
+            .read_answers(&[i], vec![call], Stage::Round(round), |r| run.check(r))?
             .pop();
         let Some((_, answer)) = answer else {
             // Dropped from the fit (logged by `read_answers`); it may rejoin later.
