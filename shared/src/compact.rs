@@ -9,9 +9,10 @@
 //! every worker the same compact body ([`encode_rows`]: a header line with the columns and the
 //! shape, then the numbers), so no worker parses the same text again.
 //!
-//! The parameter server's rounds, both ways ([`encode_step`], [`encode_step_answer`]): a round
-//! moves a few dozen numbers, and writing and reading them as JSON text was a third of what
-//! the master and a worker spend on a round apart from the gradient. A worker that speaks it
+//! The parameter server's rounds, both ways ([`encode_step`], [`encode_step_answer`]): a
+//! 40-byte header of five little-endian fields, then the numbers. A round moves a few dozen
+//! numbers, and writing and reading them as JSON text was a quarter of what the master spends
+//! on a round. A worker that speaks it
 //! says so in its data sample (`compact_steps`); the round that carries the fit's settings
 //! stays JSON.
 
@@ -152,21 +153,15 @@ pub fn decode_rows(bytes: &[u8]) -> Result<crate::api::PredictBody, String> {
 /// The media type of a compact fit-step body and answer.
 pub const STEP_MEDIA_TYPE: &str = "application/x-chimera-fit-step";
 
-/// A compact fit-step body's header line; the numbers after it are the weights (`outputs`
-/// rows of `columns`) and then the bias (`outputs`).
-#[derive(Debug, Serialize, Deserialize)]
-struct StepHeader {
-    fit_id: u64,
-    round: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    learning_rate: Option<f64>,
-    outputs: usize,
-    columns: usize,
-}
+/// A compact fit-step's header: five little-endian 8-byte fields before the numbers. A round
+/// is a few dozen numbers, so even a JSON header line would be most of the work of reading it.
+const STEP_HEADER_BYTES: usize = 40;
 
-/// A lean fit-step (no settings: the worker holds them under `fit_id`) as a compact body.
-/// `None` when it cannot be one: it carries settings, names no fit, or its weight rows differ
-/// in length; such a request goes as JSON.
+/// A lean fit-step (no settings: the worker holds them under `fit_id`) as a compact body:
+/// `fit_id` (u64), `round` (u64), `learning_rate` (f64, NaN when absent), outputs `o` (u64),
+/// columns `d` (u64), then the weights (`o` rows of `d`) and the bias (`o`) as little-endian
+/// f64. `None` when it cannot be one: it carries settings, names no fit, or its weight rows
+/// differ in length; such a request goes as JSON.
 pub fn encode_step(req: &FitStepRequest) -> Option<Vec<u8>> {
     let (Some(fit_id), None) = (req.fit_id, &req.settings) else {
         return None;
@@ -175,45 +170,38 @@ pub fn encode_step(req: &FitStepRequest) -> Option<Vec<u8>> {
     if req.weights.iter().any(|r| r.len() != columns) || req.bias.len() != req.weights.len() {
         return None;
     }
-    let header = StepHeader {
+    let header = [
         fit_id,
-        round: req.round,
-        learning_rate: req.learning_rate,
-        outputs: req.bias.len(),
-        columns,
-    };
-    Some(with_numbers(&header, req.weights.iter().flatten().chain(&req.bias)))
+        req.round,
+        req.learning_rate.unwrap_or(f64::NAN).to_bits(),
+        req.bias.len() as u64,
+        columns as u64,
+    ];
+    Some(with_numbers(header, req.weights.iter().flatten().chain(&req.bias)))
 }
 
 /// Reads a compact fit-step body back. Its numbers are checked by the worker as a JSON body's
-/// are (shape against the model, finite).
+/// are (shape against the model, finite; a NaN learning rate is read as absent).
 pub fn decode_step(bytes: &[u8]) -> Result<FitStepRequest, String> {
-    let (h, payload): (StepHeader, _) = split("a compact fit-step body", bytes)?;
-    let mut numbers = numbers_of(payload, h.outputs, h.columns.checked_add(1))?;
-    let bias = numbers.split_off(h.outputs * h.columns);
+    let ([fit_id, round, rate, outputs, columns], payload) = step_header("a compact fit-step body", bytes)?;
+    let rate = f64::from_bits(rate);
+    let (outputs, columns) = (size(outputs)?, size(columns)?);
+    let mut numbers = numbers_of(payload, outputs, columns.checked_add(1))?;
+    let bias = numbers.split_off(outputs * columns);
     Ok(FitStepRequest {
-        weights: rows_of(&numbers, h.outputs, h.columns),
+        weights: rows_of(&numbers, outputs, columns),
         bias,
-        round: h.round,
-        fit_id: Some(h.fit_id),
-        learning_rate: h.learning_rate,
+        round,
+        fit_id: Some(fit_id),
+        learning_rate: (!rate.is_nan()).then_some(rate),
         settings: None,
     })
 }
 
-/// A compact fit-step answer's header line; the numbers after it are the weights' gradient
-/// (`outputs` rows of `columns`), the bias's, and with `averaged` the new weights and bias.
-#[derive(Debug, Serialize, Deserialize)]
-struct StepAnswerHeader {
-    n_samples: usize,
-    loss: f64,
-    outputs: usize,
-    columns: usize,
-    averaged: bool,
-}
-
-/// A fit-step answer as a compact body. `None` when its rows differ in length (the worker
-/// then answers JSON).
+/// A fit-step answer as a compact body: `n_samples` (u64), `loss` (f64), outputs `o` (u64),
+/// columns `d` (u64), `averaged` (u64, 0 or 1), then the weights' gradient (`o` rows of `d`),
+/// the bias's (`o`), and when averaged the new weights and bias likewise. `None` when its
+/// rows differ in length (the worker then answers JSON).
 pub fn encode_step_answer(a: &FitStepResponse) -> Option<Vec<u8>> {
     let outputs = a.bias_gradient.len();
     let columns = a.weights_gradients.first().map_or(0, Vec::len);
@@ -226,16 +214,16 @@ pub fn encode_step_answer(a: &FitStepResponse) -> Option<Vec<u8>> {
     if !matrix_ok(&a.weights_gradients) {
         return None;
     }
-    let header = StepAnswerHeader {
-        n_samples: a.n_samples,
-        loss: a.loss,
-        outputs,
-        columns,
-        averaged,
-    };
+    let header = [
+        a.n_samples as u64,
+        a.loss.to_bits(),
+        outputs as u64,
+        columns as u64,
+        u64::from(averaged),
+    ];
     let model = a.weights.iter().flatten().flatten().chain(a.bias.iter().flatten());
     Some(with_numbers(
-        &header,
+        header,
         a.weights_gradients
             .iter()
             .flatten()
@@ -246,37 +234,66 @@ pub fn encode_step_answer(a: &FitStepResponse) -> Option<Vec<u8>> {
 
 /// Reads a compact fit-step answer back; the master checks its shape against the model.
 pub fn decode_step_answer(bytes: &[u8]) -> Result<FitStepResponse, String> {
-    let (h, payload): (StepAnswerHeader, _) = split("a compact fit-step answer", bytes)?;
-    let copies = if h.averaged { 2 } else { 1 };
-    let per_copy = h.columns.checked_add(1);
-    let mut numbers = numbers_of(payload, h.outputs, per_copy.and_then(|c| c.checked_mul(copies)))?;
-    let model = numbers.split_off(h.outputs * (h.columns + 1));
-    let bias_gradient = numbers.split_off(h.outputs * h.columns);
-    let (weights, bias) = if h.averaged {
+    let ([n_samples, loss, outputs, columns, averaged], payload) = step_header("a compact fit-step answer", bytes)?;
+    let (outputs, columns) = (size(outputs)?, size(columns)?);
+    let averaged = match averaged {
+        0 => false,
+        1 => true,
+        other => return Err(format!("a compact fit-step answer with averaged = {other} (0 or 1)")),
+    };
+    let copies = if averaged { 2 } else { 1 };
+    let per_copy = columns.checked_add(1);
+    let mut numbers = numbers_of(payload, outputs, per_copy.and_then(|c| c.checked_mul(copies)))?;
+    let model = numbers.split_off(outputs * (columns + 1));
+    let bias_gradient = numbers.split_off(outputs * columns);
+    let (weights, bias) = if averaged {
         let mut w = model;
-        let b = w.split_off(h.outputs * h.columns);
-        (Some(rows_of(&w, h.outputs, h.columns)), Some(b))
+        let b = w.split_off(outputs * columns);
+        (Some(rows_of(&w, outputs, columns)), Some(b))
     } else {
         (None, None)
     };
     Ok(FitStepResponse {
-        weights_gradients: rows_of(&numbers, h.outputs, h.columns),
+        weights_gradients: rows_of(&numbers, outputs, columns),
         bias_gradient,
-        n_samples: h.n_samples,
-        loss: h.loss,
+        n_samples: size(n_samples)?,
+        loss: f64::from_bits(loss),
         weights,
         bias,
     })
 }
 
-/// A header line, then the numbers as little-endian f64.
-fn with_numbers<'a, H: Serialize>(header: &H, numbers: impl Iterator<Item = &'a f64>) -> Vec<u8> {
-    let mut out = serde_json::to_vec(header).unwrap_or_default();
-    out.push(b'\n');
+/// The five header fields, then the numbers, all little-endian.
+fn with_numbers<'a>(header: [u64; 5], numbers: impl Iterator<Item = &'a f64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(STEP_HEADER_BYTES + 8 * 32);
+    for field in header {
+        out.extend_from_slice(&field.to_le_bytes());
+    }
     for v in numbers {
         out.extend_from_slice(&v.to_le_bytes());
     }
     out
+}
+
+/// A compact fit-step's five header fields and the bytes after them.
+fn step_header<'a>(what: &str, bytes: &'a [u8]) -> Result<([u64; 5], &'a [u8]), String> {
+    let Some((header, payload)) = bytes.split_first_chunk::<STEP_HEADER_BYTES>() else {
+        return Err(format!(
+            "{what} of {} bytes, shorter than its {STEP_HEADER_BYTES}-byte header",
+            bytes.len()
+        ));
+    };
+    let (fields, _) = header.as_chunks::<8>();
+    let mut out = [0u64; 5];
+    for (o, f) in out.iter_mut().zip(fields) {
+        *o = u64::from_le_bytes(*f);
+    }
+    Ok((out, payload))
+}
+
+/// A header count as a size on this machine.
+fn size(v: u64) -> Result<usize, String> {
+    usize::try_from(v).map_err(|_| format!("a compact fit-step count of {v}"))
 }
 
 /// The payload's numbers, which must be exactly `rows × width` of them (`width` is `None` when
@@ -383,10 +400,11 @@ mod tests {
         assert!(decode_step(&bytes[..bytes.len() - 8])
             .unwrap_err()
             .contains("bytes of numbers"));
-        assert!(decode_step(b"{\"fit_id\": 1, \"round\": 1}\n").is_err());
+        assert!(decode_step(&bytes[..39]).unwrap_err().contains("header"));
         assert!(decode_step(&bytes[1..]).is_err());
-        let huge = br#"{"fit_id": 1, "round": 1, "outputs": 3, "columns": 18446744073709551615}"#.to_vec();
-        assert!(decode_step(&[huge, b"\n".to_vec()].concat()).is_err(), "no overflow");
+        let mut huge = bytes.clone();
+        huge[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(decode_step(&huge).is_err(), "no overflow");
     }
 
     #[test]
