@@ -246,6 +246,14 @@ fn check_json_content_type(req: &HttpRequest, also: &[&str]) -> Result<(), ApiEr
     ))
 }
 
+/// Whether the request's `Content-Type`, without its parameters, is `expected` (any case).
+pub fn has_media_type(req: &HttpRequest, expected: &str) -> bool {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(expected))
+}
+
 /// The request's `Content-Type` without its parameters, lower-cased (`None` without one).
 pub fn media_type(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(actix_web::http::header::CONTENT_TYPE)?;

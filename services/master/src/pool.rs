@@ -45,11 +45,22 @@ pub struct WorkerRef {
     pub label: Arc<str>,
     /// Registered call histograms by (endpoint, outcome): looked up once, not on every call.
     pub histograms: Arc<std::sync::Mutex<Vec<CallHistogram>>>,
+    /// Each endpoint's full URL, as text and parsed, built on its first call: a parameter-server
+    /// fit calls the same one hundreds of times a second.
+    pub endpoints: Arc<std::sync::Mutex<Vec<Endpoint>>>,
     /// `http://HOST:PORT`, no trailing slash.
     pub url: String,
     /// Set when a call got no answer (timeout, refused): the worker is skipped at once until
     /// the background probe ([`probe_down_workers`]) sees its `/healthz` answer again.
     pub down: Arc<AtomicBool>,
+}
+
+/// A worker's endpoint: its path, full URL, and that URL parsed (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    path: &'static str,
+    url: Arc<str>,
+    uri: Option<awc::http::Uri>,
 }
 
 /// The last call to each worker, by name: what `/v1/chimera/status` shows.
@@ -124,9 +135,26 @@ impl WorkerRef {
             name: name.to_string(),
             label: name.into(),
             histograms: Arc::default(),
+            endpoints: Arc::default(),
             url,
             down: Arc::default(),
         }
+    }
+
+    /// The full URL of `path` on this worker, and its parse when it parses.
+    fn endpoint(&self, path: &'static str) -> Endpoint {
+        let mut cache = self.endpoints.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(e) = cache.iter().find(|e| std::ptr::eq(e.path, path)) {
+            return e.clone();
+        }
+        let url: Arc<str> = format!("{}{path}", self.url).into();
+        let e = Endpoint {
+            path,
+            uri: url.parse().ok(),
+            url,
+        };
+        cache.push(e.clone());
+        e
     }
 
     /// `chimera_worker_call_duration_seconds{worker, endpoint, outcome}` for this worker.
@@ -277,7 +305,8 @@ impl WorkerPool {
             logs,
             ..
         } = &*self.workers;
-        let url = format!("{}{}", worker.url, path);
+        let endpoint = worker.endpoint(path);
+        let url = &*endpoint.url;
         if worker.is_down() {
             return CallResult {
                 outcome: Outcome::Error,
@@ -300,13 +329,13 @@ impl WorkerPool {
         loop {
             tries += 1;
             let attempt_started = Instant::now();
-            let result = once(&self.client, settings, timeout, &url, body.clone(), media).await;
+            let result = once(&self.client, settings, timeout, &endpoint, body.clone(), media).await;
             // No answer at all (timeout, refused, reset): skip this worker from now on until
             // the probe sees it healthy; any answer, even an error, means it is up.
             worker.down.store(result.is_err(), Ordering::SeqCst);
             let seconds = attempt_started.elapsed().as_secs_f64();
             // The seed logs every worker call's latency, retries included.
-            logs.latency(&url, Side::Worker, seconds);
+            logs.latency(url, Side::Worker, seconds);
             let outcome = match &result {
                 Ok((status, ..)) if *status < 400 => Outcome::Ok,
                 Err((Outcome::Timeout, _)) => Outcome::Timeout,
@@ -372,13 +401,23 @@ async fn once(
     client: &awc::Client,
     settings: &CallSettings,
     timeout: Duration,
-    url: &str,
+    endpoint: &Endpoint,
     body: Option<Bytes>,
     media: Media,
 ) -> Result<(u16, Bytes, Option<&'static str>), (Outcome, String)> {
+    let method = if body.is_some() {
+        awc::http::Method::POST
+    } else {
+        awc::http::Method::GET
+    };
+    // A URL that does not parse goes as text, so awc names what is wrong with it.
+    let request = match &endpoint.uri {
+        Some(uri) => client.request(method, uri.clone()),
+        None => client.request(method, &*endpoint.url),
+    };
     let request = match body {
-        Some(_) => client.post(url).insert_header(("content-type", media.content_type)),
-        None => client.get(url),
+        Some(_) => request.insert_header(("content-type", media.content_type)),
+        None => request,
     }
     .timeout(timeout);
     let request = match &settings.token {
