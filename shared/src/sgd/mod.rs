@@ -295,14 +295,16 @@ fn one_output_pass(
 ) -> (f64, f64) {
     let (mut total, mut gb) = (0.0, 0.0);
     let w = &w[..d];
-    let mut four = |at: [usize; 4], r: [&[f64]; 4]| {
-        let [r0, r1, r2, r3] = r.map(|r| &r[..d]);
+    let row = |i: usize| &x[i * d..(i + 1) * d];
+    // Zipped slices, not indices: no bounds checks in the two loops over the columns.
+    let mut four = |at: [usize; 4]| {
+        let (r0, r1, r2, r3) = (row(at[0]), row(at[1]), row(at[2]), row(at[3]));
         let mut f = [b; 4];
-        for (j, &wj) in w.iter().enumerate() {
-            f[0] += r0[j] * wj;
-            f[1] += r1[j] * wj;
-            f[2] += r2[j] * wj;
-            f[3] += r3[j] * wj;
+        for ((((wj, a), b), c), e) in w.iter().zip(r0).zip(r1).zip(r2).zip(r3) {
+            f[0] += a * wj;
+            f[1] += b * wj;
+            f[2] += c * wj;
+            f[3] += e * wj;
         }
         let mut s = [0.0; 4];
         for k in 0..4 {
@@ -311,24 +313,22 @@ fn one_output_pass(
             gb += sk;
             s[k] = sk;
         }
-        for (j, gj) in g.iter_mut().enumerate() {
-            *gj += s[0] * r0[j] + s[1] * r1[j] + s[2] * r2[j] + s[3] * r3[j];
+        for ((((gj, a), b), c), e) in g.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
+            *gj += s[0] * a + s[1] * b + s[2] * c + s[3] * e;
         }
     };
-    let row = |i: usize| &x[i * d..(i + 1) * d];
     // The rows that do not make a four: each alone, with the same order of additions.
     let mut rest = Vec::new();
     if let Some(rows) = rows {
         let (fours, tail) = rows.as_chunks::<4>();
         for &at in fours {
-            four(at, at.map(row));
+            four(at);
         }
         rest.extend_from_slice(tail);
     } else {
         let n = x.len() / d;
         for first in (0..n - n % 4).step_by(4) {
-            let at = [first, first + 1, first + 2, first + 3];
-            four(at, at.map(row));
+            four([first, first + 1, first + 2, first + 3]);
         }
         rest.extend(n - n % 4..n);
     }
