@@ -109,6 +109,37 @@ fn a_worker_refuses_steps_that_would_hang_or_crash_it_and_stops_work_past_its_de
     lean["learning_rate"] = json!(0.005);
     let answer = worker.post_json(paths::SGD_FIT_STEP, &lean).unwrap();
     assert_eq!(answer.status, 200, "{}", answer.text());
+    // The same round in the master's compact form gets the same answer; a cut body, a shape
+    // that is not the model's, or a number that is not finite is refused and named.
+    let compact_round = |weights: Vec<f64>, bias: Vec<f64>| {
+        let request = chimera_shared::api::FitStepRequest {
+            weights: vec![weights],
+            bias,
+            round: 2,
+            fit_id: Some(5),
+            learning_rate: Some(0.005),
+            settings: None,
+        };
+        chimera_shared::compact::encode_step(&request).expect("a lean round has a compact form")
+    };
+    let d = columns.as_array().unwrap().len();
+    let step = chimera_shared::compact::STEP_MEDIA_TYPE;
+    let same = worker
+        .post_bytes_as(paths::SGD_FIT_STEP, &compact_round(vec![0.0; d], vec![0.0]), step)
+        .unwrap();
+    assert_eq!(same.status, 200, "{}", same.text());
+    assert_eq!(same.json::<Value>().unwrap(), answer.json::<Value>().unwrap());
+    let whole = compact_round(vec![0.0; d], vec![0.0]);
+    for (body, status, words) in [
+        (whole[..whole.len() - 8].to_vec(), 400, "bytes of numbers"),
+        (whole[..20].to_vec(), 400, "header"),
+        (compact_round(vec![0.0; d + 1], vec![0.0]), 400, "weights must be"),
+        (compact_round(vec![0.0; d], vec![f64::NAN]), 400, "finite"),
+    ] {
+        let answer = worker.post_bytes_as(paths::SGD_FIT_STEP, &body, step).unwrap();
+        assert_eq!(answer.status, status, "{words}: {}", answer.text());
+        assert!(answer.text().contains(words), "{words}: {}", answer.text());
+    }
     let mut other = lean.clone();
     other["fit_id"] = json!(6);
     let answer = worker.post_json(paths::SGD_FIT_STEP, &other).unwrap();
