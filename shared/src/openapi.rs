@@ -333,7 +333,7 @@ pub fn routes(role: Role) -> Vec<Route> {
             routes.push(Route {
                 method: "POST",
                 path: paths::SGD_FIT_STEP,
-                summary: "One parameter-server round on this shard: the gradient (or local model change) at the weights sent.",
+                summary: "One parameter-server round on this shard: the gradient (or local model change) at the weights sent. JSON, or (the master's rounds without settings, to a worker whose data sample says compact_steps) application/x-chimera-fit-step both ways.",
                 request: Some(json_body(
                     "FitStepRequest",
                     to_value(&FitStepRequest {
