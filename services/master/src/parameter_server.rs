@@ -218,16 +218,38 @@ impl Run<'_> {
     }
 }
 
-/// A fit-step body (`FitStepRequest` on the wire) that borrows the per-fit settings.
+/// A fit-step body (`FitStepRequest` on the wire) that borrows the round and the per-fit
+/// settings.
 #[derive(serde::Serialize)]
 struct StepBody<'a> {
-    weights: Vec<Vec<f64>>,
+    weights: &'a [Vec<f64>],
     bias: &'a [f64],
     round: u64,
     fit_id: u64,
     learning_rate: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     settings: Option<&'a SgdSettings>,
+}
+
+/// A round's request (without settings) as the body of `kind`, the settings added for
+/// [`Body::Full`].
+fn step_body(req: &FitStepRequest, kind: Body, settings: &SgdSettings) -> Result<Bytes, ApiError> {
+    if kind == Body::Compact {
+        return compact::encode_step(req)
+            .map(Bytes::from)
+            .ok_or_else(|| ApiError::internal("the model's weights have no compact form"));
+    }
+    let body = StepBody {
+        weights: &req.weights,
+        bias: &req.bias,
+        round: req.round,
+        fit_id: req.fit_id.unwrap_or_default(),
+        learning_rate: req.learning_rate.unwrap_or(settings.learning_rate),
+        settings: (kind == Body::Full).then_some(settings),
+    };
+    serde_json::to_vec(&body)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 /// Which body a worker is sent in a round.
@@ -272,32 +294,16 @@ struct Step<'a> {
 }
 
 impl Step<'_> {
-    fn body(&self, kind: Body) -> Result<Bytes, ApiError> {
-        let weights = sgd::weights_to_rows(&self.trainer.w);
-        if kind == Body::Compact {
-            let request = FitStepRequest {
-                weights,
-                bias: self.trainer.b.to_vec(),
-                round: self.round,
-                fit_id: Some(self.fit_id),
-                learning_rate: Some(self.trainer.eta()),
-                settings: None,
-            };
-            return compact::encode_step(&request)
-                .map(Bytes::from)
-                .ok_or_else(|| ApiError::internal("the model's weights have no compact form"));
-        }
-        let body = StepBody {
-            weights,
-            bias: self.trainer.b.as_slice().unwrap_or_default(),
+    /// This round's request, without the settings.
+    fn request(&self) -> FitStepRequest {
+        FitStepRequest {
+            weights: sgd::weights_to_rows(&self.trainer.w),
+            bias: self.trainer.b.to_vec(),
             round: self.round,
-            fit_id: self.fit_id,
-            learning_rate: self.trainer.eta(),
-            settings: (kind == Body::Full).then_some(self.settings),
-        };
-        serde_json::to_vec(&body)
-            .map(Bytes::from)
-            .map_err(|e| ApiError::internal(e.to_string()))
+            fit_id: Some(self.fit_id),
+            learning_rate: Some(self.trainer.eta()),
+            settings: None,
+        }
     }
 
     /// Calls `active` (in that order, answers likewise). A worker that answers
@@ -311,11 +317,12 @@ impl Step<'_> {
         compact: &[bool],
     ) -> Result<Vec<CallResult>, ApiError> {
         let kinds: Vec<Body> = active.iter().map(|&i| Body::of(primed[i], compact[i])).collect();
+        let request = self.request();
         // Each kind of body is built once, however many workers get it.
         let mut built: Vec<(Body, Bytes)> = Vec::with_capacity(3);
         for &kind in &kinds {
             if !built.iter().any(|(k, _)| *k == kind) {
-                built.push((kind, self.body(kind)?));
+                built.push((kind, step_body(&request, kind, self.settings)?));
             }
         }
         let body_of = |kind: Body| built.iter().find(|(k, _)| *k == kind).map(|(_, b)| b.clone());
@@ -328,7 +335,7 @@ impl Step<'_> {
         .await;
         for (call, &i) in answers.iter_mut().zip(active) {
             if call.api_error().is_some_and(|e| e.code == Code::SgdSettingsUnknown) {
-                let full = Some(self.body(Body::Full)?);
+                let full = Some(step_body(&request, Body::Full, self.settings)?);
                 *call = pool
                     .call_one_as(i, paths::SGD_FIT_STEP, full, Body::Full.media(compact[i]))
                     .await;
@@ -341,45 +348,42 @@ impl Step<'_> {
     }
 }
 
-/// One worker's fit-step in a free-running fit: the lean body when it holds the settings,
-/// else (or when it answers that it lost them) the full one. `primed` is updated from the
-/// answer.
-async fn call_one(pool: &WorkerPool, worker: usize, step: StepBodies, primed: &AtomicBool) -> CallResult {
-    let StepBodies { lean, full, compact } = step;
-    let first = if primed.load(Ordering::Relaxed) {
-        lean
-    } else {
-        (Body::Full, full.clone())
+/// One worker's fit-step in a free-running fit: the lean body (compact when the worker speaks
+/// it) when it holds the settings, else (or when it answers that it lost them) the full one,
+/// written only then. `primed` is updated from the answer.
+async fn call_one(
+    pool: &WorkerPool,
+    worker: usize,
+    request: FitStepRequest,
+    settings: &SgdSettings,
+    compact: bool,
+    primed: &AtomicBool,
+) -> CallResult {
+    let send = |kind: Body| {
+        let body = step_body(&request, kind, settings);
+        async move {
+            match body {
+                Ok(body) => {
+                    pool.call_one_as(worker, paths::SGD_FIT_STEP, Some(body), kind.media(compact))
+                        .await
+                }
+                Err(e) => CallResult {
+                    outcome: Outcome::Error,
+                    seconds: 0.0,
+                    status: None,
+                    body: Bytes::new(),
+                    answered_as: None,
+                    error: Some(e.message),
+                },
+            }
+        }
     };
-    let mut call = pool
-        .call_one_as(worker, paths::SGD_FIT_STEP, Some(first.1), first.0.media(compact))
-        .await;
+    let mut call = send(Body::of(primed.load(Ordering::Relaxed), compact)).await;
     if call.api_error().is_some_and(|e| e.code == Code::SgdSettingsUnknown) {
-        call = pool
-            .call_one_as(worker, paths::SGD_FIT_STEP, Some(full), Body::Full.media(compact))
-            .await;
+        call = send(Body::Full).await;
     }
     primed.store(call.status == Some(200), Ordering::Relaxed);
     call
-}
-
-/// The bodies a free-running step may need for one worker: its lean body (compact when it
-/// speaks it) and the full one.
-struct StepBodies {
-    lean: (Body, Bytes),
-    full: Bytes,
-    compact: bool,
-}
-
-impl Step<'_> {
-    fn bodies_for(&self, compact: bool) -> Result<StepBodies, ApiError> {
-        let lean = Body::of(true, compact);
-        Ok(StepBodies {
-            lean: (lean, self.body(lean)?),
-            full: self.body(Body::Full)?,
-            compact,
-        })
-    }
 }
 
 /// An answer's JSON body.

@@ -53,10 +53,12 @@ pub(super) async fn run(
                     fit_id: run.fit_id,
                     settings: &run.settings,
                 };
-                let bodies = step.bodies_for(run.compact[i])?;
+                let (request, settings, compact) = (step.request(), &run.settings, run.compact[i]);
                 pace.started(i);
                 let primed = &primed[i];
-                inflight.push(Box::pin(async move { (i, call_one(pool, i, bodies, primed).await) }));
+                inflight.push(Box::pin(async move {
+                    (i, call_one(pool, i, request, settings, compact, primed).await)
+                }));
             }
         }
         let Some((i, call)) = inflight.next().await else {
