@@ -241,7 +241,7 @@ async fn parameter_server_fit(
     let (task_state, task_pool) = (state.clone(), pool.clone());
     // The rounds run as a task of their own: each worker's answer then wakes that task alone.
     // Run inside this handler, every answer also woke the client connection's dispatcher,
-    // which decodes its (empty) read buffer each time: about 6% of the master's work a round.
+    // which decodes its (empty) read buffer each time: about 5% of the master's work a round.
     // Whatever drops the handler (the server stopping) still ends the fit: the task is aborted.
     let fit = move || async move {
         let task = AbortOnDrop(actix_web::rt::spawn(async move {
