@@ -225,7 +225,7 @@ pub async fn off_thread_if<T: Send + 'static>(
 
 /// `application/json`, any `+json` type, or one of `also`; no `Content-Type` at all is allowed.
 fn check_json_content_type(req: &HttpRequest, also: &[&str]) -> Result<(), ApiError> {
-    let Some(essence) = media_type(req) else {
+    let Some(essence) = content_type_essence(req.headers()).map(str::to_ascii_lowercase) else {
         return Ok(());
     };
     if essence == "application/json" || essence.ends_with("+json") || also.contains(&essence.as_str()) {
@@ -246,19 +246,16 @@ fn check_json_content_type(req: &HttpRequest, also: &[&str]) -> Result<(), ApiEr
     ))
 }
 
-/// Whether the request's `Content-Type`, without its parameters, is `expected` (any case).
-pub fn has_media_type(req: &HttpRequest, expected: &str) -> bool {
-    req.headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(expected))
+/// Whether a `Content-Type` header, without its parameters, is `expected` (in any case):
+/// a request's (`req.headers()`) or an answer's (the master reading its workers).
+pub fn content_type_is(headers: &actix_web::http::header::HeaderMap, expected: &str) -> bool {
+    content_type_essence(headers).is_some_and(|m| m.eq_ignore_ascii_case(expected))
 }
 
-/// The request's `Content-Type` without its parameters, lower-cased (`None` without one).
-pub fn media_type(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(actix_web::http::header::CONTENT_TYPE)?;
-    let text = value.to_str().unwrap_or("").to_ascii_lowercase();
-    Some(text.split(';').next().unwrap_or("").trim().to_string())
+/// A `Content-Type` header without its parameters, as sent (`None` without one).
+fn content_type_essence(headers: &actix_web::http::header::HeaderMap) -> Option<&str> {
+    let value = headers.get(actix_web::http::header::CONTENT_TYPE)?;
+    Some(value.to_str().unwrap_or("").split(';').next().unwrap_or("").trim())
 }
 
 /// Parses JSON, naming the path of the first bad value (`X_pred_rows[3][1]: invalid type: null,

@@ -453,13 +453,9 @@ async fn once(
         other => (Outcome::Error, format!("unreachable: {other}")),
     })?;
     let status = response.status().as_u16();
-    let answered_as = media.accept.filter(|&asked| {
-        response
-            .headers()
-            .get(actix_web::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(asked))
-    });
+    let answered_as = media
+        .accept
+        .filter(|&asked| chimera_shared::service::content_type_is(response.headers(), asked));
     let body = response
         .body()
         .limit(settings.max_body_bytes)

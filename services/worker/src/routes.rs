@@ -158,7 +158,7 @@ async fn model_predict(
     // The master asks for the compact answer on large predicts (see `chimera_shared::compact`).
     let compact = accepts(&req, compact::MEDIA_TYPE);
     // The master's large predicts come as compact rows (parsed once, by the master).
-    let rows_body = service::has_media_type(&req, compact::ROWS_MEDIA_TYPE);
+    let rows_body = service::content_type_is(req.headers(), compact::ROWS_MEDIA_TYPE);
     let worker = state.clone();
     let answer = service::off_thread_if(body.len() > INLINE_PREDICT_BYTES, move || {
         let request = if rows_body {
@@ -277,7 +277,7 @@ async fn sgd_fit_step(
     .await?;
     // The master sends lean rounds compact and asks for compact answers (see
     // `chimera_shared::compact`); people and other clients use JSON.
-    let request: FitStepRequest = if service::has_media_type(&req, compact::STEP_MEDIA_TYPE) {
+    let request: FitStepRequest = if service::content_type_is(req.headers(), compact::STEP_MEDIA_TYPE) {
         compact::decode_step(&body).map_err(|e| ApiError::new(Code::InvalidRequest, e))?
     } else {
         parse_json(&body)?
