@@ -51,20 +51,8 @@ pub async fn fit(
         spec,
         settings: shards.settings(spec),
         fit_id: new_fit_id(),
-        rows: {
-            let mut rows = vec![0; pool.len()];
-            for (i, sample) in &samples {
-                rows[*i] = sample.n_samples;
-            }
-            rows
-        },
-        compact: {
-            let mut compact = vec![false; pool.len()];
-            for (i, sample) in &samples {
-                compact[*i] = sample.compact_steps;
-            }
-            compact
-        },
+        rows: by_worker(&samples, pool.len(), |s| s.n_samples),
+        compact: by_worker(&samples, pool.len(), |s| s.compact_steps),
         d,
         o,
         metrics: PsMetrics::new(),
@@ -98,6 +86,16 @@ pub async fn fit(
         bias: trainer.b.to_vec(),
     });
     Ok((shards.into_model(spec, trainer), answer))
+}
+
+/// One value per worker from its data sample, by worker index (the default for a worker
+/// without one).
+fn by_worker<T: Default + Clone>(samples: &[(usize, DataSample)], k: usize, of: impl Fn(&DataSample) -> T) -> Vec<T> {
+    let mut out = vec![T::default(); k];
+    for (i, sample) in samples {
+        out[*i] = of(sample);
+    }
+    out
 }
 
 /// What every update of one fit needs: where to send steps and what they carry.
@@ -333,11 +331,18 @@ impl Step<'_> {
                 .map(|(&i, &kind)| pool.call_one_as(i, paths::SGD_FIT_STEP, body_of(kind), kind.media(compact[i]))),
         )
         .await;
+        // The full body, built at most once, and only when a worker lost its settings.
+        let mut full: Option<Bytes> = None;
         for (call, &i) in answers.iter_mut().zip(active) {
             if call.api_error().is_some_and(|e| e.code == Code::SgdSettingsUnknown) {
-                let full = Some(step_body(&request, Body::Full, self.settings)?);
+                if full.is_none() {
+                    full = Some(match body_of(Body::Full) {
+                        Some(body) => body,
+                        None => step_body(&request, Body::Full, self.settings)?,
+                    });
+                }
                 *call = pool
-                    .call_one_as(i, paths::SGD_FIT_STEP, full, Body::Full.media(compact[i]))
+                    .call_one_as(i, paths::SGD_FIT_STEP, full.clone(), Body::Full.media(compact[i]))
                     .await;
             }
         }
