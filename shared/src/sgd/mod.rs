@@ -165,13 +165,7 @@ fn matrix_gradient(
     let xb = batch.as_ref().map_or(x.view(), ndarray::ArrayBase::view);
     let mut slopes = decision(xb.view(), w, b);
     let total = loss_and_slopes(&mut slopes, targets, rows, spec);
-    // One output (regression, binary classification) is a matrix-vector product: the
-    // general product first packs the shard into blocks, which for a few thousand rows costs
-    // more than the multiplication.
-    let mut gw = match (slopes.ncols(), xb.as_slice(), slopes.as_slice()) {
-        (1, Some(rows), Some(s)) => rows_weighted_sum(rows, xb.ncols(), s).insert_axis(Axis(1)),
-        _ => xb.t().dot(&slopes),
-    };
+    let mut gw = xb.t().dot(&slopes);
     gw /= n;
     let gb = slopes.sum_axis(Axis(0)) / n;
     (total / n, gw, gb)
@@ -343,31 +337,6 @@ fn one_output_pass(
         }
     }
     (total, gb)
-}
-
-/// `Σ_i s_i · x_i` over the rows of a row-major matrix (`rows`, `d` numbers each): `xᵀ s`
-/// read in the order the rows lie in memory, four rows per pass over the sums.
-fn rows_weighted_sum(rows: &[f64], d: usize, s: &[f64]) -> Array1<f64> {
-    let mut g = vec![0.0; d];
-    if d == 0 {
-        return Array1::from(g);
-    }
-    let fours = rows.chunks_exact(4 * d).zip(s.chunks_exact(4));
-    for (block, w) in fours {
-        let (r0, rest) = block.split_at(d);
-        let (r1, rest) = rest.split_at(d);
-        let (r2, r3) = rest.split_at(d);
-        for ((((gj, a), b), c), e) in g.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
-            *gj += w[0] * a + w[1] * b + w[2] * c + w[3] * e;
-        }
-    }
-    let done = s.len() / 4 * 4;
-    for (row, &si) in rows[done * d..].chunks_exact(d).zip(&s[done..]) {
-        for (gj, &xj) in g.iter_mut().zip(row) {
-            *gj += si * xj;
-        }
-    }
-    Array1::from(g)
 }
 
 /// `alpha · R(W)`.
@@ -565,20 +534,6 @@ pub fn weights_to_rows(w: &Array2<f64>) -> Vec<Vec<f64>> {
 mod tests {
     use super::*;
     use crate::config::spec::LearningRate;
-
-    #[test]
-    fn the_row_order_product_is_x_transposed_times_s() {
-        for (n, d) in [(0, 3), (1, 1), (7, 3), (640, 11), (9, 20)] {
-            let (x, _, _) = data(n, d, 3);
-            let s = Array1::from_shape_fn(n, |i| (i as f64 * 0.37).sin());
-            let fast = rows_weighted_sum(x.as_slice().unwrap(), d, s.as_slice().unwrap());
-            let plain = x.t().dot(&s);
-            for (a, b) in fast.iter().zip(&plain) {
-                assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{n}x{d}: {a} vs {b}");
-            }
-            assert_eq!(fast.len(), d);
-        }
-    }
 
     /// The fused one-output pass against the matrix products, for every one-output loss, on
     /// the whole shard and on a mini-batch, with column counts on both sides of the 4-wide dot.
